@@ -1,0 +1,37 @@
+#!/bin/sh
+# Install the Debian 12 packages Parley needs, or say which are missing.
+#   scripts/deps.sh          what `make build` / `make run` need
+#   scripts/deps.sh --test   that plus what `make test` needs
+# As root, missing packages are installed with apt-get. Otherwise the one
+# apt-get line to run is printed and the script fails.
+set -eu
+
+build_pkgs="gcc make cmake pkg-config libuv1-dev libwebsockets-dev libwebsockets-evlib-uv \
+libyaml-dev libcjson-dev libsqlite3-dev"
+test_pkgs="libcmocka-dev python3 python3-websocket binutils curl"
+
+pkgs=$build_pkgs
+[ "${1:-}" = "--test" ] && pkgs="$build_pkgs $test_pkgs"
+
+missing=""
+for p in $pkgs; do
+    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    case "$status" in
+        *"install ok installed"*) ;;
+        *) missing="$missing $p" ;;
+    esac
+done
+
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+    echo "Parley needs these Debian packages. Run as root:" >&2
+    echo "  apt-get install -y$missing" >&2
+    exit 1
+fi
+
+echo "deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $missing

@@ -1,0 +1,156 @@
+/*
+ * Parley plugin SDK — transports: HTTP routes, WebSocket endpoints, shared
+ * frames, chat events and the transport vtable.
+ *
+ * The host owns the one listening port. A transport registers HTTP routes
+ * and WebSocket endpoints by path prefix (host.h `http_route_add`,
+ * `ws_endpoint_add`); the longest matching prefix wins. Transports own
+ * protocol framing only: rooms, membership, presence, validation, fan-out
+ * and persistence are host services (host.h, "chat").
+ *
+ * Fan-out: for each broadcast the host calls the transport's `encode` once,
+ * producing one reference-counted frame, then `deliver` once per member
+ * session of that transport. `deliver` queues the frame by reference (host
+ * `conn_send` retains it); nothing is copied or allocated per delivery.
+ *
+ * Every callback here runs on the loop thread.
+ */
+#ifndef PARLEY_TRANSPORT_H
+#define PARLEY_TRANSPORT_H
+
+#include "abi.h"
+#include "storage.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct parley_http_request parley_http_request; /* one HTTP request */
+typedef struct parley_conn parley_conn;                 /* one WebSocket connection */
+typedef struct parley_frame parley_frame;               /* a shared, ref-counted payload */
+typedef struct parley_session parley_session;           /* a chat participant (host.h) */
+
+/* One response header. Since 1.0. */
+typedef struct parley_http_header {
+    const char *name;
+    const char *value;
+} parley_http_header;
+
+/*
+ * An HTTP route: every request whose path starts with `prefix` (and no
+ * longer registered prefix) reaches on_request once its whole body has
+ * arrived. A body over `max_body` is refused with 413 by the host before
+ * the handler runs; a chunked body with 411. Since 1.0.
+ */
+typedef struct parley_http_route {
+    uint32_t struct_size;   /* sizeof(parley_http_route), since 1.0 */
+    const char *prefix;     /* e.g. "/api/"; "/" catches everything unclaimed, since 1.0 */
+    size_t max_body;        /* bytes; 0 = the host's listener.max_body, since 1.0 */
+
+    /*
+     * Handle a request. The handler answers with http_respond (now or, after
+     * http_hold, later). A return < 0 makes the host answer 500 if nothing
+     * was sent yet. Loop thread.
+     */
+    int (*on_request)(void *arg, parley_http_request *req);
+
+    /* A held request's peer went away, or the host is shutting down: `req`
+     * is gone after this returns; do not respond to it. Optional. Loop thread. */
+    void (*on_abort)(void *arg, parley_http_request *req, void *req_ctx);
+
+    void *arg;              /* passed back to the callbacks, since 1.0 */
+} parley_http_route;
+
+/*
+ * A WebSocket endpoint: upgrade requests whose path starts with `prefix`.
+ * Messages are reassembled from fragments up to `max_message` bytes; a
+ * larger one closes the connection with 1009. Text messages are valid
+ * UTF-8 (the host closes with 1007 otherwise). Since 1.0.
+ */
+typedef struct parley_ws_endpoint {
+    uint32_t struct_size;   /* sizeof(parley_ws_endpoint), since 1.0 */
+    const char *prefix;     /* since 1.0 */
+    size_t max_message;     /* bytes; 0 = the host's listener.max_message, since 1.0 */
+
+    /*
+     * Decide on an upgrade before the 101 is sent. Return 0 to accept (and
+     * set *conn_ctx, handed to every later callback), or an HTTP status in
+     * 400..599 to refuse; err->message then becomes the response body.
+     * The request's accessors are valid only during this call. Loop thread.
+     */
+    int (*on_upgrade)(void *arg, parley_http_request *req, void **conn_ctx, parley_error *err);
+
+    /* The connection is established. Loop thread. */
+    void (*on_open)(void *arg, parley_conn *conn, void *conn_ctx);
+
+    /* One complete message; `data` is valid only during the call. Loop thread. */
+    void (*on_message)(void *arg, parley_conn *conn, void *conn_ctx,
+                       const void *data, size_t len, int binary);
+
+    /* The connection is closed (`code` is the close status, 1006 when the
+     * peer vanished); `conn` is gone after this returns. Loop thread. */
+    void (*on_close)(void *arg, parley_conn *conn, void *conn_ctx, int code);
+
+    void *arg;              /* since 1.0 */
+} parley_ws_endpoint;
+
+/* ---------------------------------------------------------------------
+ * Chat events, as the host fans them out.
+ * ------------------------------------------------------------------- */
+
+enum parley_event_type {
+    PARLEY_EVENT_MESSAGE = 1,      /* a stored message: `message` is set */
+    PARLEY_EVENT_USER_JOINED = 2,  /* presence: `username` joined `room` */
+    PARLEY_EVENT_USER_LEFT = 3,    /* presence: `username` left `room` */
+    PARLEY_EVENT_TYPING = 4        /* `username` started/stopped typing: `is_typing` */
+};
+
+/* One event for a room. Valid only during encode. Since 1.0. */
+typedef struct parley_event {
+    uint32_t struct_size;            /* sizeof(parley_event), since 1.0 */
+    uint32_t type;                   /* enum parley_event_type, since 1.0 */
+    const char *room;                /* since 1.0 */
+    size_t room_len;
+    const char *username;            /* the actor, since 1.0 */
+    size_t username_len;
+    int64_t timestamp_ms;            /* Unix ms, since 1.0 */
+    const parley_message *message;   /* PARLEY_EVENT_MESSAGE only, else NULL, since 1.0 */
+    int is_typing;                   /* PARLEY_EVENT_TYPING only, since 1.0 */
+} parley_event;
+
+/*
+ * What a transport provides (descriptor.vtable when kind is
+ * PARLEY_PLUGIN_TRANSPORT). A transport that never opens chat sessions
+ * (REST, say) may leave encode and deliver NULL. Since 1.0.
+ */
+typedef struct parley_transport_vtable {
+    uint32_t struct_size;   /* sizeof(parley_transport_vtable), since 1.0 */
+
+    /*
+     * Encode `ev` once for all of this transport's sessions in the room.
+     * Return a new frame (the host releases it after the deliveries), or
+     * NULL to skip this event for this transport. Loop thread.
+     */
+    parley_frame *(*encode)(void *instance, const parley_event *ev);
+
+    /*
+     * Queue `frame` for one member session (its session_ctx from
+     * session_open). The frame is borrowed: retain it (conn_send does) to
+     * keep it past the call. Loop thread; must not allocate per call on the
+     * hot path.
+     */
+    void (*deliver)(void *instance, void *session_ctx, parley_frame *frame);
+
+    /*
+     * Shutdown has begun: tell this transport's clients `reason` and stop
+     * taking new work. The host closes WebSocket connections itself after
+     * this returns. Optional. Loop thread.
+     */
+    void (*drain)(void *instance, const char *reason);
+} parley_transport_vtable;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PARLEY_TRANSPORT_H */
