@@ -8,7 +8,7 @@
 
 #include <stdarg.h>
 
-#include <parley/abi.h>
+#include <parley/parley.h>
 
 enum parley__log_format {
     PARLEY__LOG_AUTO = 0,  /* text when stderr is a terminal, JSON otherwise */
