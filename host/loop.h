@@ -16,6 +16,8 @@ int parley__loop_init(unsigned workers, parley_error *err);
 uv_loop_t *parley__loop(void);
 /* Run until parley__loop_stop; returns once every handle is closed. */
 int parley__loop_run(void);
+/* Make parley__loop_run return after this iteration (shutdown is done). */
+void parley__loop_stop(void);
 /* Close the post queue (later posts fail with PARLEY_ESHUTDOWN), close
  * every remaining handle and free the loop. After run has returned. */
 void parley__loop_close(void);
