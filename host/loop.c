@@ -173,6 +173,11 @@ int parley__random_bytes(parley_host *host, void *buf, size_t len)
     return 0;
 }
 
+static void timer_closed(uv_handle_t *handle)
+{
+    free(handle->data);
+}
+
 static void timer_fire(uv_timer_t *handle)
 {
     struct parley_timer *t = handle->data;
@@ -195,15 +200,10 @@ parley_timer *parley__timer_start(parley_host *host, uint64_t timeout_ms, uint64
     uv_timer_init(&loop, &t->handle);
     t->handle.data = t;
     if (uv_timer_start(&t->handle, timer_fire, timeout_ms, repeat_ms) != 0) {
-        uv_close((uv_handle_t *)&t->handle, (uv_close_cb)free);
+        uv_close((uv_handle_t *)&t->handle, timer_closed);
         return NULL;
     }
     return t;
-}
-
-static void timer_closed(uv_handle_t *handle)
-{
-    free(handle->data);
 }
 
 void parley__timer_stop(parley_timer *timer)
