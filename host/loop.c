@@ -83,6 +83,9 @@ int parley__loop_init(unsigned workers, parley_error *err)
         uv_loop_close(&loop);
         return parley_error_set(err, PARLEY_EIO, "cannot create the post queue: %s", uv_strerror(rc));
     }
+    /* The queue alone must not keep the loop alive: the loop ends when the
+     * listener, signals and timers are gone. */
+    uv_unref((uv_handle_t *)&post_async);
     pthread_mutex_lock(&post_lock);
     post_closed = 0;
     pthread_mutex_unlock(&post_lock);
