@@ -96,6 +96,13 @@ const parley__node *parley__node_get(const parley__node *map, const char *key);
  */
 const char *parley__node_path(const parley__node *node, char *buf, size_t cap);
 
+/*
+ * Text for a message: at most cap-1 bytes of s[0..len), control characters
+ * written as \n, \t or \xNN, cut at a UTF-8 boundary with "..." when long.
+ * Returns buf.
+ */
+const char *parley__excerpt(const char *s, size_t len, char *buf, size_t cap);
+
 /* "a scalar", "a mapping", "a sequence": for "expected X, got Y" messages. */
 const char *parley__node_type_name(const parley__node *node);
 
