@@ -1,0 +1,210 @@
+/*
+ * The handlers the host calls for each registered prefix: pick the route
+ * by exact path, answer OPTIONS (CORS), refuse other methods with 405 and
+ * unknown paths with a JSON 404. Also the bookkeeping of requests held
+ * open while the host works (pending list), so stop can wait for them.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "rest.h"
+
+#define ALLOW_MESSAGES "GET, POST, OPTIONS"
+#define ALLOW_READ_ONLY "GET, OPTIONS"
+
+static void req_init(rest_req *rq, rest *r, parley_http_request *req, int route)
+{
+    int n;
+
+    rq->r = r;
+    rq->req = req;
+    rq->route = route;
+    rq->start_ns = rest_clock_ns();
+    n = r->api->http_header(req, "Origin", rq->origin, sizeof rq->origin);
+    if (n == PARLEY_ETOOBIG) {
+        /* no allowed origin is that long */
+        rq->origin[0] = '\0';
+        rq->origin_state = REST_ORIGIN_FORBIDDEN;
+        return;
+    }
+    if (n < 0)
+        rq->origin[0] = '\0';
+    rq->origin_state = rest_cors_check(&r->cors, rq->origin);
+}
+
+/* `path` is `base` or `base/` exactly (Express matches both). */
+static int path_is(const char *path, const char *base)
+{
+    size_t n = strlen(base);
+
+    return strncmp(path, base, n) == 0 && (path[n] == '\0' || (path[n] == '/' && path[n + 1] == '\0'));
+}
+
+static int not_found(rest_req *rq)
+{
+    const char *method = rq->r->api->http_method(rq->req);
+    const char *path = rq->r->api->http_path(rq->req);
+    char qm[REST_QUOTE_MAX + 8], qp[REST_QUOTE_MAX + 8];
+
+    rq->route = REST_ROUTE_NOT_FOUND;
+    rest_quote(qm, sizeof qm, method, strlen(method));
+    rest_quote(qp, sizeof qp, path, strlen(path));
+    return rest_error(rq, 404, "not_found", "no route for %s %s", qm, qp);
+}
+
+static int method_is(rest_req *rq, const char *m)
+{
+    return strcmp(rq->r->api->http_method(rq->req), m) == 0;
+}
+
+int rest_on_api(void *arg, parley_http_request *req)
+{
+    rest *r = arg;
+    rest_req rq;
+
+    req_init(&rq, r, req, REST_ROUTE_MESSAGES);
+    if (!path_is(r->api->http_path(req), "/api/messages"))
+        return not_found(&rq);
+    if (method_is(&rq, "OPTIONS"))
+        return rest_cors_options(&rq, ALLOW_MESSAGES);
+    if (r->stopping)
+        return rest_error_status(&rq, PARLEY_ESHUTDOWN, "the server is shutting down");
+    if (method_is(&rq, "GET"))
+        return rest_messages_get(&rq);
+    if (method_is(&rq, "POST"))
+        return rest_messages_post(&rq);
+    return rest_error_method(&rq, ALLOW_MESSAGES);
+}
+
+int rest_on_health(void *arg, parley_http_request *req)
+{
+    rest *r = arg;
+    rest_req rq;
+
+    req_init(&rq, r, req, REST_ROUTE_HEALTH);
+    if (!path_is(r->api->http_path(req), "/health"))
+        return not_found(&rq);
+    if (method_is(&rq, "OPTIONS"))
+        return rest_cors_options(&rq, ALLOW_READ_ONLY);
+    if (method_is(&rq, "GET"))
+        return rest_health_get(&rq);
+    return rest_error_method(&rq, ALLOW_READ_ONLY);
+}
+
+int rest_on_metrics(void *arg, parley_http_request *req)
+{
+    rest *r = arg;
+    rest_req rq;
+
+    req_init(&rq, r, req, REST_ROUTE_METRICS);
+    if (!path_is(r->api->http_path(req), "/metrics"))
+        return not_found(&rq);
+    if (method_is(&rq, "OPTIONS"))
+        return rest_cors_options(&rq, ALLOW_READ_ONLY);
+    if (method_is(&rq, "GET"))
+        return rest_metrics_get(&rq);
+    return rest_error_method(&rq, ALLOW_READ_ONLY);
+}
+
+int rest_on_catch_all(void *arg, parley_http_request *req)
+{
+    rest_req rq;
+
+    req_init(&rq, arg, req, REST_ROUTE_NOT_FOUND);
+    return not_found(&rq);
+}
+
+/* ---- pending requests ------------------------------------------------ */
+
+rest_pending *rest_pending_new(const rest_req *rq, const char *room)
+{
+    size_t room_len = room != NULL ? strlen(room) + 1 : 0;
+    rest *r = rq->r;
+    rest_pending *p = calloc(1, sizeof *p + room_len);
+
+    if (p == NULL)
+        return NULL;
+    p->rq = *rq;
+    if (room != NULL) {
+        p->room = (char *)(p + 1);
+        memcpy(p->room, room, room_len);
+    }
+    p->next = r->pending;
+    if (r->pending != NULL)
+        r->pending->prev = p;
+    r->pending = p;
+    r->n_pending++;
+    return p;
+}
+
+static void pending_free(rest_pending *p)
+{
+    cJSON_Delete(p->json); /* NULL is a no-op */
+    free(p);
+}
+
+void rest_pending_finish(rest_pending *p)
+{
+    rest *r = p->rq.r;
+
+    if (p->prev != NULL)
+        p->prev->next = p->next;
+    else
+        r->pending = p->next;
+    if (p->next != NULL)
+        p->next->prev = p->prev;
+    r->n_pending--;
+    pending_free(p);
+
+    if (r->n_pending == 0 && r->stop_done != NULL) {
+        parley_stop_done done = r->stop_done;
+
+        r->stop_done = NULL;
+        done(r->stop_done_arg);
+    }
+}
+
+int rest_pending_hold(rest_pending *p)
+{
+    rest *r = p->rq.r;
+    int rc = r->api->http_hold(p->rq.req, r->request_timeout_ms, p);
+
+    if (rc < 0) {
+        /* nothing can answer later: the host answers 500 for our return,
+         * and the completion only frees `p` */
+        r->api->log(r->host, PARLEY_LOG_WARN, "cannot hold a request open: %s",
+                    parley_strerror(rc));
+        p->aborted = 1;
+        p->rq.req = NULL;
+        return rc;
+    }
+    p->held = 1;
+    return 0;
+}
+
+void rest_on_abort(void *arg, parley_http_request *req, void *req_ctx)
+{
+    rest_pending *p = req_ctx;
+
+    (void)arg;
+    (void)req;
+    if (p == NULL)
+        return;
+    /* The host's completion still comes (exactly once) and frees `p`. */
+    p->aborted = 1;
+    p->rq.req = NULL;
+}
+
+/* Free what the host never completed (destroy after a stop that timed out). */
+void rest_pending_free_all(rest *r)
+{
+    while (r->pending != NULL) {
+        rest_pending *p = r->pending;
+
+        r->pending = p->next;
+        pending_free(p);
+    }
+    r->n_pending = 0;
+}

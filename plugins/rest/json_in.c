@@ -1,0 +1,156 @@
+/*
+ * Bounded JSON input. cJSON recurses once per nesting level and treats
+ * every byte <= 0x20 as whitespace, and it silently cuts strings at a
+ * decoded \u0000; so a linear pre-scan refuses what cJSON would get wrong
+ * (too deep, raw control bytes, NUL escapes) before cJSON runs, and the
+ * parse end is checked so nothing may follow the value.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "rest.h"
+
+static int json_ws(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* \u0000 starting at s (just after the backslash), in any hex case. */
+static int is_nul_escape(const char *s, size_t left)
+{
+    return left >= 5 && s[0] == 'u' && s[1] == '0' && s[2] == '0' && s[3] == '0' && s[4] == '0';
+}
+
+static int prescan(const char *s, size_t len, int max_depth, const char **code, char *why,
+                   size_t why_size)
+{
+    int depth = 0, in_string = 0;
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (in_string) {
+            if (c == '"') {
+                in_string = 0;
+            } else if (c == '\\') {
+                if (is_nul_escape(s + i + 1, len - i - 1)) {
+                    *code = "invalid_field";
+                    snprintf(why, why_size,
+                             "a JSON string contains \\u0000 (NUL) at byte %zu; NUL is not allowed",
+                             i);
+                    return -1;
+                }
+                i++; /* skip the escaped byte; cJSON checks the escape itself */
+            } else if (c < 0x20) {
+                *code = "invalid_json";
+                snprintf(why, why_size,
+                         "invalid JSON: raw control character 0x%02x inside a string at byte %zu",
+                         c, i);
+                return -1;
+            }
+            continue;
+        }
+        switch (c) {
+        case '"':
+            in_string = 1;
+            break;
+        case '[':
+        case '{':
+            if (++depth > max_depth) {
+                *code = "invalid_json";
+                snprintf(why, why_size, "invalid JSON: nested deeper than %d levels at byte %zu",
+                         max_depth, i);
+                return -1;
+            }
+            break;
+        case ']':
+        case '}':
+            depth--;
+            break;
+        default:
+            if (c < 0x20 && !json_ws(c)) {
+                *code = "invalid_json";
+                snprintf(why, why_size, "invalid JSON: control character 0x%02x at byte %zu", c, i);
+                return -1;
+            }
+            break;
+        }
+    }
+    return 0;
+}
+
+cJSON *rest_json_parse_object(const char *body, size_t len, int max_depth, const char **code,
+                              char *why, size_t why_size)
+{
+    const char *end = NULL;
+    cJSON *root;
+    size_t off;
+
+    *code = "invalid_json";
+    /* RFC 8259 lets a parser ignore a BOM; Express's body-parser strips it. */
+    if (len >= 3 && memcmp(body, "\xEF\xBB\xBF", 3) == 0) {
+        body += 3;
+        len -= 3;
+    }
+    for (off = 0; off < len && json_ws((unsigned char)body[off]); off++)
+        ;
+    if (off == len) {
+        snprintf(why, why_size, "request body is empty: expected a JSON object");
+        return NULL;
+    }
+    if (prescan(body, len, max_depth, code, why, why_size) < 0)
+        return NULL;
+
+    root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    if (root == NULL) {
+        off = end != NULL && end >= body && end <= body + len ? (size_t)(end - body) : 0;
+        snprintf(why, why_size, "invalid JSON at byte %zu", off);
+        return NULL;
+    }
+    off = (size_t)(end - body);
+    while (off < len && json_ws((unsigned char)body[off]))
+        off++;
+    if (off != len) {
+        cJSON_Delete(root);
+        snprintf(why, why_size, "invalid JSON: unexpected data after the value at byte %zu", off);
+        return NULL;
+    }
+    if (!cJSON_IsObject(root)) {
+        *code = "invalid_body";
+        snprintf(why, why_size, "request body must be a JSON object, got %s",
+                 rest_json_type_name(root));
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return root;
+}
+
+cJSON *rest_json_member(const cJSON *object, const char *name)
+{
+    cJSON *item, *found = NULL;
+
+    for (item = object->child; item != NULL; item = item->next)
+        if (item->string != NULL && strcmp(item->string, name) == 0)
+            found = item;
+    return found;
+}
+
+const char *rest_json_type_name(const cJSON *item)
+{
+    if (cJSON_IsString(item))
+        return "a string";
+    if (cJSON_IsNumber(item))
+        return "a number";
+    if (cJSON_IsBool(item))
+        return "a boolean";
+    if (cJSON_IsNull(item))
+        return "null";
+    if (cJSON_IsArray(item))
+        return "an array";
+    if (cJSON_IsObject(item))
+        return "an object";
+    return "an invalid value";
+}
