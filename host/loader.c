@@ -373,18 +373,13 @@ static int check_slots(const struct ctx *c, const parley_plugin_descriptor *d, p
 static int check_schema(const struct ctx *c, const parley_plugin_descriptor *d, parley_error *err)
 {
     parley_error serr = PARLEY_ERROR_INIT;
-    char owner[PATH_MAX + 96];
     int rc;
 
-    snprintf(owner, sizeof owner, "plugin '%s' (%s)", c->name, c->path);
-    rc = parley__schema_check(d->config_schema, owner, &serr);
-    if (rc < 0) {
-        /* The schema is the plugin's bug, not the operator's: say so. */
-        if (c->where != NULL)
-            return parley_error_set(err, rc, "%.160s: broken config schema in the plugin: %s",
-                                    c->where, serr.message);
-        return parley_error_set(err, rc, "broken config schema in the plugin: %s", serr.message);
-    }
+    /* Its messages start with the owner: the file. */
+    rc = parley__schema_check(d->config_schema, c->path, &serr);
+    if (rc < 0)
+        return refuse(c, err, rc, "%s (a bug in the plugin's config schema, not in the config)",
+                      serr.message);
     return 0;
 }
 
