@@ -15,8 +15,6 @@
 #define REST_ACRH_MAX 512   /* bytes of Access-Control-Request-Headers we echo */
 #define REST_ACRH_ITEMS 16  /* header names in it */
 
-static const char *const default_origins[] = { "http://localhost:5173", "http://localhost:3000" };
-
 /*
  * scheme "://" host [":" port], nothing else: that is all a browser ever
  * sends in Origin (no path, no userinfo, no query).
@@ -87,15 +85,6 @@ int rest_cors_load(rest_cors *cors, const parley_host_api *api, const parley_con
         where = "cors_origins";
     snprintf(cors->max_age, sizeof cors->max_age, "%lld", (long long)(max_age_ms / 1000));
 
-    /* The schema's default is an empty list: a list the YAML does not set
-     * means the Node backend's two development origins. An explicit `[]`
-     * (location is a file position then) means no cross-origin access. */
-    if (n == 0 && strcmp(where, "default") == 0) {
-        for (i = 0; i < sizeof default_origins / sizeof default_origins[0]; i++)
-            if ((rc = add_origin(cors, default_origins[i], i, where, err)) < 0)
-                goto fail;
-        return 0;
-    }
     for (i = 0; i < n; i++) {
         const char *v = api->config_list_item(config, "cors_origins", i);
 

@@ -23,11 +23,23 @@ static int is_nul_escape(const char *s, size_t left)
     return left >= 5 && s[0] == 'u' && s[1] == '0' && s[2] == '0' && s[3] == '0' && s[4] == '0';
 }
 
+/* Only the fields the API reads are named back (never arbitrary input). */
+static int known_field(const char *key)
+{
+    return strcmp(key, "username") == 0 || strcmp(key, "content") == 0 || strcmp(key, "room") == 0;
+}
+
+/*
+ * One linear pass over the raw text. It also remembers the top-level key
+ * whose value is being read, so a NUL escape is refused naming its field
+ * (as the host's validation would, had cJSON been able to hand it over).
+ */
 static int prescan(const char *s, size_t len, int max_depth, const char **code, char *why,
                    size_t why_size)
 {
-    int depth = 0, in_string = 0;
-    size_t i;
+    int depth = 0, in_string = 0, expect_key = 0, string_is_key = 0;
+    size_t i, key_start = 0;
+    char key[40] = "";
 
     for (i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -35,12 +47,27 @@ static int prescan(const char *s, size_t len, int max_depth, const char **code, 
         if (in_string) {
             if (c == '"') {
                 in_string = 0;
+                if (string_is_key) {
+                    size_t n = i - key_start;
+
+                    if (n >= sizeof key)
+                        n = sizeof key - 1;
+                    memcpy(key, s + key_start, n);
+                    key[n] = '\0';
+                    string_is_key = 0;
+                }
             } else if (c == '\\') {
                 if (is_nul_escape(s + i + 1, len - i - 1)) {
-                    *code = "invalid_field";
-                    snprintf(why, why_size,
-                             "a JSON string contains \\u0000 (NUL) at byte %zu; NUL is not allowed",
-                             i);
+                    *code = "validation_failed";
+                    if (depth == 1 && !string_is_key && known_field(key))
+                        snprintf(why, why_size,
+                                 "%s contains a control character (U+0000 written as \\u0000)",
+                                 key);
+                    else
+                        snprintf(why, why_size,
+                                 "a JSON string contains a control character (U+0000 written as "
+                                 "\\u0000 at byte %zu)",
+                                 i);
                     return -1;
                 }
                 i++; /* skip the escaped byte; cJSON checks the escape itself */
@@ -56,6 +83,11 @@ static int prescan(const char *s, size_t len, int max_depth, const char **code, 
         switch (c) {
         case '"':
             in_string = 1;
+            if (depth == 1 && expect_key) {
+                string_is_key = 1;
+                key_start = i + 1;
+                expect_key = 0;
+            }
             break;
         case '[':
         case '{':
@@ -65,10 +97,14 @@ static int prescan(const char *s, size_t len, int max_depth, const char **code, 
                          max_depth, i);
                 return -1;
             }
+            expect_key = depth == 1 && c == '{';
             break;
         case ']':
         case '}':
             depth--;
+            break;
+        case ',':
+            expect_key = depth == 1;
             break;
         default:
             if (c < 0x20 && !json_ws(c)) {

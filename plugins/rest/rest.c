@@ -18,9 +18,9 @@
 #include "rest.h"
 
 static const parley_config_key rest_keys[] = {
-    { "cors_origins", PARLEY_CONFIG_STRING_LIST, 0, NULL, 0, 0,
-      "origins allowed to call the API from a browser (scheme://host[:port], or \"*\" for any); "
-      "unset: http://localhost:5173 and http://localhost:3000" },
+    { "cors_origins", PARLEY_CONFIG_STRING_LIST, 0,
+      "[http://localhost:5173, http://localhost:3000]", 0, 0,
+      "origins allowed to call the API from a browser: scheme://host[:port], or \"*\" for any" },
     { "cors_max_age", PARLEY_CONFIG_DURATION, 0, "10m", 0, 86400000,
       "how long a browser may cache a preflight answer (Access-Control-Max-Age)" },
     { "max_body", PARLEY_CONFIG_SIZE, 0, "64KiB", 16, 16 * 1024 * 1024,
