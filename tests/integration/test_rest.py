@@ -376,7 +376,7 @@ class Validation(RestBase):
     def test_raw_control_characters(self):
         self.assertError(post_body(self.srv, '{"username":"a","content":"line\nbreak"}'), 400,
                          "invalid_json",
-                         "invalid JSON: raw control character 0x0a inside a string at byte 38")
+                         "invalid JSON: raw control character 0x0a inside a string at byte 31")
         self.assertError(post_body(self.srv, '\f{"username":"a","content":"b"}'), 400,
                          "invalid_json", "invalid JSON: control character 0x0c at byte 0")
 
