@@ -136,10 +136,23 @@ const char *parley__node_type_name(const parley__node *node)
     }
 }
 
+static size_t escape_one(unsigned char c, char tmp[5])
+{
+    if (c == '\n')
+        return (size_t)snprintf(tmp, 5, "\\n");
+    if (c == '\t')
+        return (size_t)snprintf(tmp, 5, "\\t");
+    if (c < 0x20 || c == 0x7f)
+        return (size_t)snprintf(tmp, 5, "\\x%02x", c);
+    tmp[0] = (char)c;
+    return 1;
+}
+
 const char *parley__excerpt(const char *s, size_t len, char *buf, size_t cap)
 {
     static const char dots[] = "...";
-    size_t o = 0, i;
+    size_t o = 0, i, need = 0, room;
+    char tmp[5];
 
     if (cap == 0)
         return buf;
@@ -147,30 +160,26 @@ const char *parley__excerpt(const char *s, size_t len, char *buf, size_t cap)
         buf[0] = '\0';
         return buf;
     }
+    for (i = 0; i < len && need < cap; i++)
+        need += escape_one((unsigned char)s[i], tmp);
+    /* All of it when it fits, else as much as fits before "...". */
+    room = need < cap ? cap - 1 : cap - sizeof dots;
     for (i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char tmp[5];
-        size_t n;
+        size_t n = escape_one((unsigned char)s[i], tmp);
 
-        if (c == '\n')
-            n = (size_t)snprintf(tmp, sizeof tmp, "\\n");
-        else if (c == '\t')
-            n = (size_t)snprintf(tmp, sizeof tmp, "\\t");
-        else if (c < 0x20 || c == 0x7f)
-            n = (size_t)snprintf(tmp, sizeof tmp, "\\x%02x", c);
-        else
-            tmp[0] = (char)c, n = 1;
-        if (o + n > cap - sizeof dots) {
-            /* Cut before a UTF-8 continuation so the text stays valid. */
-            while (o > 0 && ((unsigned char)buf[o - 1] & 0xc0) == 0x80)
-                o--;
-            if (o > 0 && ((unsigned char)buf[o - 1] & 0xc0) == 0xc0)
-                o--;
-            memcpy(buf + o, dots, sizeof dots);
-            return buf;
-        }
+        if (o + n > room)
+            break;
         memcpy(buf + o, tmp, n);
         o += n;
+    }
+    if (i < len) {
+        /* Cut before a UTF-8 continuation so the text stays valid. */
+        while (o > 0 && ((unsigned char)buf[o - 1] & 0xc0) == 0x80)
+            o--;
+        if (o > 0 && ((unsigned char)buf[o - 1] & 0xc0) == 0xc0)
+            o--;
+        memcpy(buf + o, dots, sizeof dots);
+        return buf;
     }
     buf[o] = '\0';
     return buf;
