@@ -218,6 +218,8 @@ static void on_abort(void *arg, parley_http_request *req, void *req_ctx)
 {
     struct pending *pd = req_ctx;
 
+    (void)arg;
+    (void)req;
     pd->req = NULL;
     if (!pd->posted)    /* no completion will come to free it */
         free(pd);
@@ -277,6 +279,7 @@ static int shout_start(void *instance, parley_error *err)
 /* Nothing in flight outlives a request here: stopped at once. */
 static void shout_stop(void *instance, parley_stop_done done, void *done_arg)
 {
+    (void)instance;
     done(done_arg);
 }
 
