@@ -108,15 +108,18 @@ static int walk(ct_ctx *c, ct_store *s, const char *room, const ct_id *ids, size
             ct_page_free(&p);
             return ct_fail(c, "%s: %zu messages, more than the limit", what, p.n);
         }
+        for (j = 1; j < p.n; j++) {
+            if (strcmp(p.msgs[j - 1].id, p.msgs[j].id) >= 0) {
+                ct_fail(c, "%s: not oldest first: %s comes after %s", what, p.msgs[j].id,
+                        p.msgs[j - 1].id);
+                ct_page_free(&p);
+                return -1;
+            }
+        }
         for (j = 0; j < p.n; j++) {
             const char *got = p.msgs[j].id;
             long at;
 
-            if (j > 0 && strcmp(p.msgs[j - 1].id, got) >= 0) {
-                ct_fail(c, "%s: not oldest first: %s comes after %s", what, got, p.msgs[j - 1].id);
-                ct_page_free(&p);
-                return -1;
-            }
             if (j < expect_n && strcmp(got, ids[remaining - expect_n + j]) == 0)
                 continue;
             at = find_id(ids, n, got);
