@@ -1,0 +1,492 @@
+/*
+ * The listener: options, the route and endpoint tables, the one lws
+ * context on the host's libuv loop, the lws callback that dispatches to
+ * listener_http.c and listener_ws.c, connection limits, drain and the
+ * two-pass destroy.
+ *
+ * lws 4.1.6 traps handled here (DESIGN.md, "Libraries and their traps"):
+ * the context is destroyed once inside the loop and once after uv_run
+ * returns; fd_limit_per_thread is set above max_connections and the cap is
+ * enforced here, because at lws's own limit it silently stops accepting;
+ * CONNECT (which lws turns into a raw socket) is refused; the h2 prior
+ * knowledge option is never set.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "host.h"
+#include "listener_int.h"
+#include "log.h"
+#include "loop.h"
+
+struct parley__listener parley__L;
+#define L parley__L
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len);
+
+static const struct lws_protocols protocols[] = {
+    {
+        .name = "parley",
+        .callback = callback,
+        .per_session_data_size = sizeof(struct parley__pss),
+        .rx_buffer_size = 0,                 /* pt_serv_buf_size */
+        /* lws_issue_raw sends at most this per call; one batch in one send. */
+        .tx_packet_size = PARLEY__WRITE_BATCH,
+    },
+    { NULL, NULL, 0, 0, 0, NULL, 0 }
+};
+
+/* ------------------------------------------------------------------ */
+/* Options and tables                                                  */
+
+int parley__listener_init(const struct parley__listener_options *opts, parley_error *err)
+{
+    if (opts == NULL)
+        return parley_error_set(err, PARLEY_EINVAL, "listener: no options");
+    if (L.ctx != NULL)
+        return parley_error_set(err, PARLEY_EBUSY, "listener: already listening");
+    if (opts->port < 0 || opts->port > 65535)
+        return parley_error_set(err, PARLEY_EINVAL, "listener: port %d out of range 0..65535",
+                                opts->port);
+    if (opts->max_connections == 0)
+        return parley_error_set(err, PARLEY_EINVAL, "listener: max_connections must be > 0");
+    if (opts->max_body == 0 || opts->max_message == 0 || opts->send_queue_max == 0)
+        return parley_error_set(err, PARLEY_EINVAL,
+                                "listener: max_body, max_message and send_queue_max must be > 0");
+    free(L.host);
+    free(L.routes);
+    free(L.eps);
+    memset(&L, 0, sizeof L);
+    L.opts = *opts;
+    L.host = strdup(opts->host != NULL ? opts->host : "0.0.0.0");
+    if (L.host == NULL)
+        return parley_error_set(err, PARLEY_ENOMEM, "listener: out of memory");
+    L.opts.host = L.host;
+    if (L.opts.max_header == 0)
+        L.opts.max_header = 8192;
+    if (L.opts.header_timeout_ms == 0)
+        L.opts.header_timeout_ms = 10000;
+    if (L.opts.idle_timeout_ms == 0)
+        L.opts.idle_timeout_ms = 60000;
+    L.port = opts->port;
+    L.initialized = 1;
+    return 0;
+}
+
+static int prefix_ok(const char *prefix, const char *what, parley_error *err)
+{
+    if (prefix == NULL || prefix[0] != '/')
+        return parley_error_set(err, PARLEY_EINVAL, "%s prefix %s%s%s must start with '/'", what,
+                                prefix ? "\"" : "", prefix ? prefix : "NULL", prefix ? "\"" : "");
+    if (strlen(prefix) > 1024)
+        return parley_error_set(err, PARLEY_EINVAL, "%s prefix longer than 1024 bytes", what);
+    return 0;
+}
+
+int parley__http_route_add(parley_host *host, const parley_http_route *route, parley_error *err)
+{
+    int rc;
+
+    if (!L.initialized)
+        return parley_error_set(err, PARLEY_EINVAL, "http_route_add: listener not initialized");
+    if (route == NULL || route->struct_size < offsetof(parley_http_route, arg) + sizeof(void *))
+        return parley_error_set(err, PARLEY_EINVAL,
+                                "http_route_add: route struct_size %u smaller than the 1.0 struct",
+                                route ? (unsigned)route->struct_size : 0u);
+    if ((rc = prefix_ok(route->prefix, "http route", err)) < 0)
+        return rc;
+    if (route->on_request == NULL)
+        return parley_error_set(err, PARLEY_EINVAL, "http route \"%s\": on_request is NULL",
+                                route->prefix);
+    for (size_t i = 0; i < L.n_routes; i++)
+        if (strcmp(L.routes[i].r.prefix, route->prefix) == 0)
+            return parley_error_set(err, PARLEY_EEXIST,
+                                    "http route \"%s\" is already registered", route->prefix);
+    if (L.n_routes == L.cap_routes) {
+        size_t cap = L.cap_routes ? L.cap_routes * 2 : 8;
+        struct parley__route *r = realloc(L.routes, cap * sizeof *r);
+
+        if (r == NULL)
+            return parley_error_set(err, PARLEY_ENOMEM, "http_route_add: out of memory");
+        L.routes = r;
+        L.cap_routes = cap;
+    }
+    memset(&L.routes[L.n_routes], 0, sizeof L.routes[0]);
+    memcpy(&L.routes[L.n_routes].r, route,
+           route->struct_size < sizeof *route ? route->struct_size : sizeof *route);
+    L.routes[L.n_routes].r.struct_size = sizeof(parley_http_route);
+    L.routes[L.n_routes].prefix_len = strlen(route->prefix);
+    L.n_routes++;
+    L_DEBUG("route %s registered by %s", route->prefix, host && host->name ? host->name : "host");
+    return 0;
+}
+
+int parley__ws_endpoint_add(parley_host *host, const parley_ws_endpoint *endpoint,
+                            parley_error *err)
+{
+    int rc;
+
+    if (!L.initialized)
+        return parley_error_set(err, PARLEY_EINVAL, "ws_endpoint_add: listener not initialized");
+    if (endpoint == NULL ||
+        endpoint->struct_size < offsetof(parley_ws_endpoint, arg) + sizeof(void *))
+        return parley_error_set(err, PARLEY_EINVAL,
+                                "ws_endpoint_add: endpoint struct_size %u smaller than the 1.0 struct",
+                                endpoint ? (unsigned)endpoint->struct_size : 0u);
+    if ((rc = prefix_ok(endpoint->prefix, "websocket endpoint", err)) < 0)
+        return rc;
+    if (endpoint->on_message == NULL)
+        return parley_error_set(err, PARLEY_EINVAL, "websocket endpoint \"%s\": on_message is NULL",
+                                endpoint->prefix);
+    for (size_t i = 0; i < L.n_eps; i++)
+        if (strcmp(L.eps[i].e.prefix, endpoint->prefix) == 0)
+            return parley_error_set(err, PARLEY_EEXIST,
+                                    "websocket endpoint \"%s\" is already registered",
+                                    endpoint->prefix);
+    if (L.n_eps == L.cap_eps) {
+        size_t cap = L.cap_eps ? L.cap_eps * 2 : 8;
+        struct parley__endpoint *e = realloc(L.eps, cap * sizeof *e);
+
+        if (e == NULL)
+            return parley_error_set(err, PARLEY_ENOMEM, "ws_endpoint_add: out of memory");
+        L.eps = e;
+        L.cap_eps = cap;
+    }
+    memset(&L.eps[L.n_eps], 0, sizeof L.eps[0]);
+    memcpy(&L.eps[L.n_eps].e, endpoint,
+           endpoint->struct_size < sizeof *endpoint ? endpoint->struct_size : sizeof *endpoint);
+    L.eps[L.n_eps].e.struct_size = sizeof(parley_ws_endpoint);
+    L.eps[L.n_eps].prefix_len = strlen(endpoint->prefix);
+    L.n_eps++;
+    L_DEBUG("websocket endpoint %s registered by %s", endpoint->prefix,
+            host && host->name ? host->name : "host");
+    return 0;
+}
+
+/* Longest prefix wins. A handful of entries: a scan is the fastest. */
+const struct parley__route *parley__route_match(const char *path)
+{
+    const struct parley__route *best = NULL;
+
+    for (size_t i = 0; i < L.n_routes; i++) {
+        const struct parley__route *r = &L.routes[i];
+
+        if (strncmp(path, r->r.prefix, r->prefix_len) == 0 &&
+            (best == NULL || r->prefix_len > best->prefix_len))
+            best = r;
+    }
+    return best;
+}
+
+const struct parley__endpoint *parley__endpoint_match(const char *path)
+{
+    const struct parley__endpoint *best = NULL;
+
+    for (size_t i = 0; i < L.n_eps; i++) {
+        const struct parley__endpoint *e = &L.eps[i];
+
+        if (strncmp(path, e->e.prefix, e->prefix_len) == 0 &&
+            (best == NULL || e->prefix_len > best->prefix_len))
+            best = e;
+    }
+    return best;
+}
+
+/* ------------------------------------------------------------------ */
+/* Listening                                                           */
+
+static void lws_log_bridge(int level, const char *line)
+{
+    size_t n = strlen(line);
+    int ours = level == LLL_ERR ? PARLEY_LOG_INFO : PARLEY_LOG_DEBUG;
+
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        n--;
+    parley__log(ours, "lws", "%.*s", (int)n, line);
+}
+
+/* lws reports a failed bind as one log line and a NULL context; bind a
+ * probe socket first so the error names host:port and the errno. */
+static int probe_bind(const char *host, int port, parley_error *err)
+{
+    struct addrinfo hints, *res = NULL, *ai;
+    char service[16];
+    int rc, last = 0;
+
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(service, sizeof service, "%d", port);
+    rc = getaddrinfo(host, service, &hints, &res);
+    if (rc != 0)
+        return parley_error_set(err, PARLEY_EIO, "cannot listen on %s:%d: %s", host, port,
+                                gai_strerror(rc));
+    for (ai = res; ai != NULL; ai = ai->ai_next) {
+        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        int one = 1;
+
+        if (fd < 0) {
+            last = errno;
+            continue;
+        }
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+            close(fd);
+            freeaddrinfo(res);
+            return 0;
+        }
+        last = errno;
+        close(fd);
+    }
+    freeaddrinfo(res);
+    return parley_error_set(err, PARLEY_EIO, "cannot listen on %s:%d: %s", host, port,
+                            strerror(last ? last : EADDRNOTAVAIL));
+}
+
+int parley__listener_listen(parley_error *err)
+{
+    struct lws_context_creation_info info;
+    void *foreign_loops[1];
+    const char *host = L.host;
+    int rc, ipv4_only;
+
+    if (!L.initialized)
+        return parley_error_set(err, PARLEY_EINVAL, "listener: listen before init");
+    if (L.ctx != NULL)
+        return parley_error_set(err, PARLEY_EBUSY, "listener: already listening on %s:%d", host,
+                                L.port);
+    if ((rc = probe_bind(host, L.opts.port, err)) < 0)
+        return rc;
+
+    L.scratch = malloc(LWS_PRE + PARLEY__WRITE_BATCH);
+    if (L.scratch == NULL)
+        return parley_error_set(err, PARLEY_ENOMEM, "listener: out of memory");
+
+    lws_set_log_level(parley__log_enabled(PARLEY_LOG_DEBUG) ? (LLL_ERR | LLL_WARN | LLL_NOTICE)
+                                                            : LLL_ERR,
+                      lws_log_bridge);
+
+    memset(&info, 0, sizeof info);
+    foreign_loops[0] = parley__loop();
+    ipv4_only = strchr(host, ':') == NULL;
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_SKIP_SERVER_CANONICAL_NAME;
+    /* Never LWS_SERVER_OPTION_H2_PRIOR_KNOWLEDGE: it would expose lws's
+     * HPACK parser (CVE-2026-19773) to every plain connection. */
+    if (ipv4_only)
+        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    info.foreign_loops = foreign_loops;
+    info.pcontext = &L.ctx;
+    info.port = L.opts.port;
+    /* lws takes an address or an interface name; "any" is NULL. */
+    info.iface = (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 || host[0] == '\0')
+                     ? NULL : host;
+    info.protocols = protocols;
+    info.count_threads = 1;
+    /* Above our own cap, so lws never silently stops accepting: the cap is
+     * enforced in FILTER_NETWORK_CONNECTION with a 503. */
+    info.fd_limit_per_thread = L.opts.max_connections + 64;
+    info.max_http_header_data = (unsigned short)(L.opts.max_header > 65535 ? 65535
+                                                                           : L.opts.max_header);
+    info.pt_serv_buf_size = 16384;
+    info.timeout_secs = (unsigned)((L.opts.header_timeout_ms + 999) / 1000);
+    info.keepalive_timeout = (int)((L.opts.idle_timeout_ms + 999) / 1000);
+
+    L.ctx = lws_create_context(&info);
+    if (L.ctx == NULL) {
+        free(L.scratch);
+        L.scratch = NULL;
+        return parley_error_set(err, PARLEY_EIO,
+                                "cannot listen on %s:%d: libwebsockets could not create its "
+                                "context (is libwebsockets-evlib-uv installed?)",
+                                host, L.opts.port);
+    }
+    L.ctx_kept = L.ctx;
+    L.vhost = lws_get_vhost_by_name(L.ctx, "default");
+    if (L.vhost != NULL && lws_get_vhost_listen_port(L.vhost) > 0)
+        L.port = lws_get_vhost_listen_port(L.vhost);
+    L_INFO("listening on %s:%d (max_connections %u, max_body %zu, max_message %zu, "
+           "send_queue_max %zu)", host, L.port, L.opts.max_connections, L.opts.max_body,
+           L.opts.max_message, L.opts.send_queue_max);
+    return 0;
+}
+
+int parley__listener_port(void)
+{
+    return L.port;
+}
+
+unsigned parley__listener_connections(void)
+{
+    return L.connections;
+}
+
+/* ------------------------------------------------------------------ */
+/* Refusals before lws has a request                                   */
+
+/* A canned response written straight to a socket lws is about to close
+ * (a connection over the cap, or CONNECT). Best effort, never blocks. */
+static void send_canned(int fd, int status, const char *reason, const char *code,
+                        const char *message)
+{
+    char body[256], buf[512];
+    int bl, n;
+
+    bl = snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code,
+                  message);
+    n = snprintf(buf, sizeof buf,
+                 "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                 "Connection: close\r\n\r\n%s",
+                 status, reason, bl, body);
+    if (n > 0 && (size_t)n < sizeof buf)
+        (void)!send(fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+static int filter_connection(int fd)
+{
+    if (L.draining) {
+        L_DEBUG("refusing a new connection: shutting down");
+        send_canned(fd, 503, "Service Unavailable", "shutting_down", "the server is shutting down");
+        return 1;
+    }
+    if (L.connections >= L.opts.max_connections) {
+        /* TODO(metrics): parley_listener_refused_total{reason="max_connections"} */
+        L_WARN("refusing a new connection: %u open, listener.max_connections is %u",
+               L.connections, L.opts.max_connections);
+        send_canned(fd, 503, "Service Unavailable", "too_many_connections",
+                    "the server is at listener.max_connections");
+        return 1;
+    }
+    return 0;
+}
+
+/* lws switches a CONNECT request to a raw socket bound to our protocol. */
+static int refuse_raw(struct lws *wsi)
+{
+    char peer[64];
+
+    L_WARN("refusing CONNECT from %s: not a proxy", parley__peer(wsi, peer, sizeof peer));
+    send_canned(lws_get_socket_fd(wsi), 405, "Method Not Allowed", "method_not_allowed",
+                "CONNECT is not supported");
+    return -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* The callback                                                        */
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
+{
+    struct parley__pss *pss = user;
+
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+        return filter_connection((int)(intptr_t)in);
+    case LWS_CALLBACK_WSI_CREATE:
+        L.connections++;
+        return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        /* The listening socket is destroyed without a create: clamp. */
+        if (L.connections > 0)
+            L.connections--;
+        if (pss != NULL) {
+            parley__http_on_gone(pss);
+            if (pss->conn != NULL)
+                parley__ws_on_closed(wsi, pss);
+        }
+        parley__ws_on_destroy(wsi);
+        return 0;
+
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        /* CVE-2025-11677: `in` may point at a released header table. */
+        (void)in;
+        return parley__ws_confirm_upgrade(wsi);
+
+    case LWS_CALLBACK_RAW_ADOPT:
+        return refuse_raw(wsi);
+    case LWS_CALLBACK_RAW_RX:
+    case LWS_CALLBACK_RAW_WRITEABLE:
+        return -1;
+
+    case LWS_CALLBACK_HTTP:
+        return pss ? parley__http_on_request(wsi, pss) : -1;
+    case LWS_CALLBACK_HTTP_BODY:
+        return pss ? parley__http_on_body(wsi, pss, in, len) : -1;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        return pss ? parley__http_on_body_done(wsi, pss) : -1;
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return pss ? parley__http_on_writeable(wsi, pss) : 0;
+    case LWS_CALLBACK_TIMER:
+        return pss ? parley__http_on_timer(wsi, pss) : 0;
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (pss != NULL)
+            parley__http_on_gone(pss);
+        return 0;
+
+    case LWS_CALLBACK_ESTABLISHED:
+        return pss ? parley__ws_on_established(wsi, pss) : -1;
+    case LWS_CALLBACK_RECEIVE:
+        return pss ? parley__ws_on_receive(wsi, pss, in, len) : -1;
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        if (pss != NULL)
+            parley__ws_on_peer_close(wsi, pss, in, len);
+        return 0;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return pss ? parley__ws_on_writeable(wsi, pss) : 0;
+    case LWS_CALLBACK_CLOSED:
+        if (pss != NULL)
+            parley__ws_on_closed(wsi, pss);
+        return 0;
+
+    default:
+        return 0;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Shutdown                                                            */
+
+void parley__listener_drain(const char *reason)
+{
+    if (L.draining)
+        return;
+    L.draining = 1;
+    snprintf(L.drain_reason, sizeof L.drain_reason, "%s", reason ? reason : "server shutting down");
+    L_INFO("draining: %u connections open (%s)", L.connections, L.drain_reason);
+    parley__http_drain();
+    parley__ws_drain(L.drain_reason);
+}
+
+void parley__listener_close(void)
+{
+    if (L.ctx == NULL)
+        return;
+    L.draining = 1;
+    /* First pass: lws closes every connection and starts closing its libuv
+     * handles; the loop must run on for them to finish. */
+    lws_context_destroy(L.ctx);
+}
+
+void parley__listener_finalize(void)
+{
+    /* Second pass, after uv_run returned: lws frees what the first left. */
+    if (L.ctx_kept != NULL) {
+        if (L.ctx != NULL)
+            lws_context_destroy(L.ctx);
+        L.ctx = NULL;
+        L.ctx_kept = NULL;
+    }
+    if (L.pending_conn != NULL)
+        parley__ws_on_destroy(L.pending_wsi);
+    free(L.scratch);
+    free(L.routes);
+    free(L.eps);
+    free(L.host);
+    memset(&L, 0, sizeof L);
+}

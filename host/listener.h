@@ -1,0 +1,73 @@
+/*
+ * The one listening port, shared by every transport (DESIGN.md, "Loop and
+ * listener"): one libwebsockets context on the host's libuv loop, HTTP
+ * routes and WebSocket endpoints registered by path prefix (the longest
+ * matching prefix wins), a bounded send queue per WebSocket connection
+ * written in one lws_write per writeable callback.
+ *
+ * Every function here runs on the loop thread. docs/listener.md describes
+ * the limits, the write path and the lws hardening.
+ */
+#ifndef PARLEY__LISTENER_H
+#define PARLEY__LISTENER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <parley/parley.h>
+
+struct parley__listener_options {
+    const char *host;             /* "0.0.0.0", "127.0.0.1", "::" ... */
+    int port;                     /* 0: an ephemeral port (parley__listener_port) */
+    size_t max_body;              /* default HTTP body cap (route.max_body 0 → this) */
+    size_t max_message;           /* default WebSocket message cap */
+    size_t send_queue_max;        /* bytes queued per connection before it is dropped as a slow consumer */
+    size_t max_header;            /* lws max_http_header_data */
+    unsigned max_connections;     /* at the cap new connections get a 503 and are closed */
+    uint64_t header_timeout_ms;   /* request headers and body must arrive within this */
+    uint64_t idle_timeout_ms;     /* idle keep-alive HTTP / silent WebSocket connections are closed */
+};
+
+/* Record the options and reset the route table; no socket yet. Routes and
+ * endpoints may be added from here on (plugins do it in start()). */
+int parley__listener_init(const struct parley__listener_options *opts, parley_error *err);
+/* Create the lws context on parley__loop() and bind host:port. Errors name
+ * host:port and the reason. */
+int parley__listener_listen(parley_error *err);
+/* The bound port (after listen), else the configured one. */
+int parley__listener_port(void);
+/* Shutdown has begun: refuse new connections and requests (503), abort held
+ * HTTP requests (route on_abort, then 503), close every WebSocket with 1001
+ * `reason`. */
+void parley__listener_drain(const char *reason);
+/* Open connections (HTTP and WebSocket). */
+unsigned parley__listener_connections(void);
+/* Inside the loop: the first lws_context_destroy. Every WebSocket still
+ * open gets its on_close (1001 when drained, else 1006) and every held
+ * request its on_abort here, so call it before the plugins are destroyed. */
+void parley__listener_close(void);
+/* After uv_run returned: the second lws_context_destroy; free everything. */
+void parley__listener_finalize(void);
+
+/* SDK signatures (host.h). */
+int parley__http_route_add(parley_host *host, const parley_http_route *route, parley_error *err);
+const char *parley__http_method(const parley_http_request *req);
+const char *parley__http_path(const parley_http_request *req);
+const char *parley__http_query(const parley_http_request *req);
+int parley__http_query_param(const parley_http_request *req, const char *key, char *out,
+                             size_t out_size);
+int parley__http_header(const parley_http_request *req, const char *name, char *out,
+                        size_t out_size);
+const void *parley__http_body(const parley_http_request *req, size_t *len);
+const char *parley__http_remote_addr(const parley_http_request *req);
+int parley__http_respond(parley_http_request *req, int status, const parley_http_header *headers,
+                         size_t n_headers, const void *body, size_t len);
+int parley__http_hold(parley_http_request *req, uint64_t timeout_ms, void *req_ctx);
+
+int parley__ws_endpoint_add(parley_host *host, const parley_ws_endpoint *endpoint,
+                            parley_error *err);
+int parley__conn_send(parley_conn *conn, parley_frame *frame);
+void parley__conn_close(parley_conn *conn, int code, const char *reason);
+const char *parley__conn_remote_addr(const parley_conn *conn);
+
+#endif /* PARLEY__LISTENER_H */

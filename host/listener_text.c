@@ -1,0 +1,185 @@
+/*
+ * Text helpers for the listener (listener_text.h).
+ */
+#include <string.h>
+
+#include <parley/abi.h>
+
+#include "listener_text.h"
+
+int parley__utf8_valid(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+
+    while (i < n) {
+        unsigned char c = s[i];
+
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf) {
+            if (i + 1 >= n || (s[i + 1] & 0xc0) != 0x80)
+                return 0;
+            i += 2;
+            continue;
+        }
+        if (c >= 0xe0 && c <= 0xef) {
+            unsigned char lo = 0x80, hi = 0xbf;
+
+            if (c == 0xe0)
+                lo = 0xa0;          /* overlong */
+            else if (c == 0xed)
+                hi = 0x9f;          /* UTF-16 surrogates */
+            if (i + 2 >= n || s[i + 1] < lo || s[i + 1] > hi || (s[i + 2] & 0xc0) != 0x80)
+                return 0;
+            i += 3;
+            continue;
+        }
+        if (c >= 0xf0 && c <= 0xf4) {
+            unsigned char lo = 0x80, hi = 0xbf;
+
+            if (c == 0xf0)
+                lo = 0x90;          /* overlong */
+            else if (c == 0xf4)
+                hi = 0x8f;          /* above U+10FFFF */
+            if (i + 3 >= n || s[i + 1] < lo || s[i + 1] > hi || (s[i + 2] & 0xc0) != 0x80 ||
+                (s[i + 3] & 0xc0) != 0x80)
+                return 0;
+            i += 4;
+            continue;
+        }
+        return 0;                   /* 0x80..0xc1, 0xf5..0xff */
+    }
+    return 1;
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decode s[0..n) into out (NUL-terminated when out != NULL). Returns the
+ * decoded length, PARLEY_EINVAL or PARLEY_ETOOBIG. With out == NULL only
+ * validates and measures. */
+static int decode(const char *s, size_t n, char *out, size_t out_size)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)s[i];
+
+        if (c == '+') {
+            c = ' ';
+        } else if (c == '%') {
+            int h, l;
+
+            if (i + 2 >= n)
+                return PARLEY_EINVAL;
+            h = hexval((unsigned char)s[i + 1]);
+            l = hexval((unsigned char)s[i + 2]);
+            if (h < 0 || l < 0)
+                return PARLEY_EINVAL;
+            c = h * 16 + l;
+            i += 2;
+        }
+        if (c == 0)
+            return PARLEY_EINVAL;
+        if (out != NULL) {
+            if (o + 1 >= out_size)
+                return PARLEY_ETOOBIG;
+            out[o] = (char)c;
+        }
+        o++;
+    }
+    if (out != NULL)
+        out[o] = '\0';
+    return o > (size_t)0x7fffffff ? PARLEY_ETOOBIG : (int)o;
+}
+
+int parley__query_param(const char *query, const char *key, char *out, size_t out_size)
+{
+    size_t klen;
+    const char *p = query;
+
+    if (query == NULL || key == NULL)
+        return PARLEY_ENOTFOUND;
+    klen = strlen(key);
+    while (*p != '\0') {
+        const char *end = strchr(p, '&');
+        const char *eq;
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        size_t nlen;
+        char name[256];
+        int r;
+
+        eq = memchr(p, '=', len);
+        nlen = eq ? (size_t)(eq - p) : len;
+        /* Compare the decoded name: "a%62c" names the key "abc". */
+        r = decode(p, nlen, name, sizeof name);
+        if (r == PARLEY_EINVAL)
+            return PARLEY_EINVAL;
+        if (r >= 0 && (size_t)r == klen && memcmp(name, key, klen) == 0) {
+            const char *v = eq ? eq + 1 : p + len;
+            size_t vlen = eq ? len - nlen - 1 : 0;
+
+            if (out == NULL || out_size == 0)
+                return PARLEY_ETOOBIG;
+            return decode(v, vlen, out, out_size);
+        }
+        if (end == NULL)
+            break;
+        p = end + 1;
+    }
+    return PARLEY_ENOTFOUND;
+}
+
+int parley__pct_encode(const char *src, size_t n, const char *also, char *out, size_t out_size)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)src[i];
+        int esc = c <= 0x20 || c >= 0x7f || c == '%' || (also && strchr(also, c) != NULL);
+
+        if (o + (esc ? 3 : 1) >= out_size)
+            return -1;
+        if (esc) {
+            out[o++] = '%';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    if (out_size == 0)
+        return -1;
+    out[o] = '\0';
+    return (int)o;
+}
+
+int parley__ascii_ieq(const char *a, size_t alen, const char *b)
+{
+    size_t i;
+
+    for (i = 0; i < alen; i++) {
+        int x = (unsigned char)a[i], y = (unsigned char)b[i];
+
+        if (y == 0)
+            return 0;
+        if (x >= 'A' && x <= 'Z')
+            x += 'a' - 'A';
+        if (y >= 'A' && y <= 'Z')
+            y += 'a' - 'A';
+        if (x != y)
+            return 0;
+    }
+    return b[i] == '\0';
+}
