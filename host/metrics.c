@@ -315,12 +315,14 @@ static parley_metric *register_locked(const parley_metric_desc *desc, const doub
         if (f->kind != (int)desc->kind) {
             parley_error_set(err, PARLEY_EEXIST, "metric %s is already registered as a %s; cannot register it as a %s",
                              desc->name, kind_name(f->kind), kind_name((int)desc->kind));
+            free(labels);
             return NULL;
         }
         if (f->kind == PARLEY_METRIC_HISTOGRAM &&
             (f->n_buckets != n_buckets || memcmp(f->buckets, buckets, n_buckets * sizeof *buckets) != 0)) {
             parley_error_set(err, PARLEY_EEXIST, "histogram %s is already registered with other buckets",
                              desc->name);
+            free(labels);
             return NULL;
         }
     } else {
