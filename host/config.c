@@ -449,6 +449,13 @@ static int substitute(struct builder *b, const char *in, size_t len, int line, i
             } else if (j + 1 < len && in[j] == ':' && in[j + 1] == '-') {
                 def = in + j + 2;
                 def_len = (size_t)(close - def);
+                /* The default is literal text up to the first '}': a nested
+                 * ${...} would be cut in two, so say so rather than guess. */
+                if (def_len >= 2 && memmem(def, def_len, "${", 2) != NULL) {
+                    free(o.p);
+                    return fail_at(b, line, col, PARLEY_EINVAL,
+                                   "malformed %s: a default cannot contain ${...}", ex);
+                }
             } else {
                 free(o.p);
                 return fail_at(b, line, col, PARLEY_EINVAL,

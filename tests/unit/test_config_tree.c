@@ -254,6 +254,7 @@ static void test_subst_errors(void **state)
             "t.yaml:1:4: malformed ${A-b}: expected '}' or ':-default' after the variable name");
     refused("k: ${A:b}\n",
             "t.yaml:1:4: malformed ${A:b}: expected '}' or ':-default' after the variable name");
+    refused("k: ${A:-${B}}\n", "t.yaml:1:4: malformed ${A:-${B}: a default cannot contain ${...}");
     refused("k: ${A B}\n",
             "t.yaml:1:4: malformed ${A B}: expected '}' or ':-default' after the variable name");
 }
