@@ -473,7 +473,8 @@ int parley__plugin_load(const struct parley__plugin_entry *entry, const char *pl
     }
 
     parley__log(PARLEY_LOG_INFO, "loader",
-                "loaded %s plugin '%s' %s from %s (ABI %u.%u, needs host %u.%u; host %u.%u)",
+                "loaded %s plugin '%s' %s from %s (built for ABI %u.%u, needs host ABI %u.%u+, "
+                "host ABI %u.%u)",
                 parley__plugin_kind_name(p->kind), p->name,
                 d->version != NULL ? d->version : "(no version)", p->path,
                 (unsigned)d->abi_major, (unsigned)d->abi_minor, (unsigned)PARLEY_ABI_MAJOR,

@@ -31,30 +31,6 @@
 #define DIR PARLEY_TEST_PLUGIN_DIR
 #define WHERE "test.yaml:3:5"
 
-/*
- * The table the fixtures are created with. The loader hands plugins
- * &parley__api; defining it here keeps this test to the loader and the
- * config modules (the fixtures only read their config and log).
- */
-static const char *fake_version(parley_host *host)
-{
-    return PARLEY_VERSION;
-}
-
-const parley_host_api parley__api = {
-    .struct_size = sizeof(parley_host_api),
-    .abi_major = PARLEY_ABI_MAJOR,
-    .abi_minor = PARLEY_ABI_MINOR,
-    .version = fake_version,
-    .config_string = parley__config_string,
-    .config_int = parley__config_int,
-    .config_bool = parley__config_bool,
-    .config_double = parley__config_double,
-    .config_list_size = parley__config_list_size,
-    .config_list_item = parley__config_list_item,
-    .config_location = parley__config_location,
-};
-
 /* ---- helpers ---------------------------------------------------------- */
 
 struct loaded {
