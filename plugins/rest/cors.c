@@ -161,7 +161,7 @@ static int requested_headers_safe(const char *v)
     }
 }
 
-int rest_cors_options(rest_req *rq, const char *allow)
+int rest_cors_options(rest_req *rq, const char *allow, const char *cors_methods)
 {
     const parley_host_api *api = rq->r->api;
     char method[32], acrh[REST_ACRH_MAX];
@@ -182,7 +182,7 @@ int rest_cors_options(rest_req *rq, const char *allow)
         return rest_error(rq, 403, "origin_not_allowed",
                           "origin %s is not allowed; allowed origins are set by cors_origins", q);
     }
-    h[0] = (parley_http_header){ "Access-Control-Allow-Methods", allow };
+    h[0] = (parley_http_header){ "Access-Control-Allow-Methods", cors_methods };
     h[1] = (parley_http_header){ "Access-Control-Allow-Headers", "Content-Type" };
     if (api->http_header(rq->req, "Access-Control-Request-Headers", acrh, sizeof acrh) > 0 &&
         requested_headers_safe(acrh))

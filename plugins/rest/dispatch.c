@@ -11,8 +11,13 @@
 
 #include "rest.h"
 
-#define ALLOW_MESSAGES "GET, POST, OPTIONS"
-#define ALLOW_READ_ONLY "GET, OPTIONS"
+/* Allow (405, plain OPTIONS) lists HEAD, which the listener answers from
+ * the GET handler without the body; CORS Allow-Methods leaves it out
+ * (HEAD is a CORS-safelisted method and never preflighted). */
+#define ALLOW_MESSAGES "GET, HEAD, POST, OPTIONS"
+#define ALLOW_READ_ONLY "GET, HEAD, OPTIONS"
+#define CORS_MESSAGES "GET, POST, OPTIONS"
+#define CORS_READ_ONLY "GET, OPTIONS"
 
 static void req_init(rest_req *rq, rest *r, parley_http_request *req, int route)
 {
@@ -59,6 +64,11 @@ static int method_is(rest_req *rq, const char *m)
     return strcmp(rq->r->api->http_method(rq->req), m) == 0;
 }
 
+static int is_get(rest_req *rq)
+{
+    return method_is(rq, "GET") || method_is(rq, "HEAD");
+}
+
 int rest_on_api(void *arg, parley_http_request *req)
 {
     rest *r = arg;
@@ -68,10 +78,10 @@ int rest_on_api(void *arg, parley_http_request *req)
     if (!path_is(r->api->http_path(req), "/api/messages"))
         return not_found(&rq);
     if (method_is(&rq, "OPTIONS"))
-        return rest_cors_options(&rq, ALLOW_MESSAGES);
+        return rest_cors_options(&rq, ALLOW_MESSAGES, CORS_MESSAGES);
     if (r->stopping)
         return rest_error_status(&rq, PARLEY_ESHUTDOWN, "the server is shutting down");
-    if (method_is(&rq, "GET"))
+    if (is_get(&rq))
         return rest_messages_get(&rq);
     if (method_is(&rq, "POST"))
         return rest_messages_post(&rq);
@@ -87,8 +97,8 @@ int rest_on_health(void *arg, parley_http_request *req)
     if (!path_is(r->api->http_path(req), "/health"))
         return not_found(&rq);
     if (method_is(&rq, "OPTIONS"))
-        return rest_cors_options(&rq, ALLOW_READ_ONLY);
-    if (method_is(&rq, "GET"))
+        return rest_cors_options(&rq, ALLOW_READ_ONLY, CORS_READ_ONLY);
+    if (is_get(&rq))
         return rest_health_get(&rq);
     return rest_error_method(&rq, ALLOW_READ_ONLY);
 }
@@ -102,8 +112,8 @@ int rest_on_metrics(void *arg, parley_http_request *req)
     if (!path_is(r->api->http_path(req), "/metrics"))
         return not_found(&rq);
     if (method_is(&rq, "OPTIONS"))
-        return rest_cors_options(&rq, ALLOW_READ_ONLY);
-    if (method_is(&rq, "GET"))
+        return rest_cors_options(&rq, ALLOW_READ_ONLY, CORS_READ_ONLY);
+    if (is_get(&rq))
         return rest_metrics_get(&rq);
     return rest_error_method(&rq, ALLOW_READ_ONLY);
 }

@@ -199,8 +199,9 @@ void rest_quote(char *out, size_t out_size, const char *s, size_t n);
 
 /* ---- cors answers (cors.c) ------------------------------------------ */
 
-/* An OPTIONS request: preflight (204 or 403) or plain OPTIONS (204 + Allow). */
-int rest_cors_options(rest_req *rq, const char *allow);
+/* An OPTIONS request: preflight (204 with `cors_methods`, or 403) or
+ * plain OPTIONS (204 + Allow: `allow`). */
+int rest_cors_options(rest_req *rq, const char *allow, const char *cors_methods);
 
 /* ---- metrics.c ------------------------------------------------------- */
 

@@ -472,10 +472,10 @@ class Validation(RestBase):
 
 class Routes(RestBase):
     def test_wrong_method_is_405_with_allow(self):
-        for method, path, allow in (("DELETE", "/api/messages", "GET, POST, OPTIONS"),
-                                    ("PUT", "/api/messages", "GET, POST, OPTIONS"),
-                                    ("POST", "/health", "GET, OPTIONS"),
-                                    ("DELETE", "/metrics", "GET, OPTIONS")):
+        for method, path, allow in (("DELETE", "/api/messages", "GET, HEAD, POST, OPTIONS"),
+                                    ("PUT", "/api/messages", "GET, HEAD, POST, OPTIONS"),
+                                    ("POST", "/health", "GET, HEAD, OPTIONS"),
+                                    ("DELETE", "/metrics", "GET, HEAD, OPTIONS")):
             st, hdrs, data = self.srv.request(method, path)
             result = (st, hdrs, parse(data, st))
             self.assertError(result, 405, "method_not_allowed",
@@ -615,7 +615,14 @@ class Cors(RestBase):
     def test_plain_options_lists_the_methods(self):
         st, hdrs, _ = self.srv.request("OPTIONS", "/health")
         self.assertEqual(st, 204)
-        self.assertEqual(hdrs.get("allow"), "GET, OPTIONS")
+        self.assertEqual(hdrs.get("allow"), "GET, HEAD, OPTIONS")
+
+    def test_head_is_get_without_the_body(self):
+        st, hdrs, data = self.srv.request("HEAD", "/health")
+        self.assertEqual(st, 200)
+        self.assertEqual(data, b"")
+        self.assertEqual(hdrs.get("content-type"), JSON_CT)
+        self.assertGreater(int(hdrs.get("content-length")), 0)
 
 
 class CorsWildcard(RestBase):

@@ -693,8 +693,11 @@ static void test_routes_and_methods(void)
     parley_http_request *r;
 
     r = do_req("DELETE", "/api/messages", NULL, NULL);
-    EXPECT(r, 405, "method \\\"DELETE\\\" is not allowed on \\\"/api/messages\\\"; allowed: GET, POST, OPTIONS");
-    CHECK(strcmp(resp_header(r, "Allow"), "GET, POST, OPTIONS") == 0, "Allow");
+    EXPECT(r, 405, "method \\\"DELETE\\\" is not allowed on \\\"/api/messages\\\"; allowed: GET, HEAD, POST, OPTIONS");
+    CHECK(strcmp(resp_header(r, "Allow"), "GET, HEAD, POST, OPTIONS") == 0, "Allow");
+    req_free(r);
+    r = do_req("HEAD", "/health", NULL, NULL);
+    EXPECT(r, 200, "\"status\":\"ok\"");
     req_free(r);
     r = do_req("GET", "/api/messagesx", NULL, NULL);
     EXPECT(r, 404, "no route for \\\"GET\\\" \\\"/api/messagesx\\\"");
@@ -725,6 +728,8 @@ static void test_routes_and_methods(void)
     CHECK(strcmp(resp_header(r, "Access-Control-Allow-Headers"), "content-type, x-a") == 0,
           "ACAH %s", resp_header(r, "Access-Control-Allow-Headers"));
     CHECK(strcmp(resp_header(r, "Access-Control-Max-Age"), "600") == 0, "max age");
+    CHECK(strcmp(resp_header(r, "Access-Control-Allow-Methods"), "GET, POST, OPTIONS") == 0,
+          "ACAM %s", resp_header(r, "Access-Control-Allow-Methods"));
     req_free(r);
     r = do_req("OPTIONS", "/api/messages", NULL, bad_acrh);
     CHECK(strcmp(resp_header(r, "Access-Control-Allow-Headers"), "Content-Type") == 0,
