@@ -245,7 +245,7 @@ static int set_pragmas(sq_writer *w, const sq_options *opt, parley_error *err)
 static int create_schema(sq_writer *w, parley_error *err)
 {
     char sql[128];
-    int64_t version = 0, tables = 0;
+    int64_t version = 0;
     int rc;
 
     rc = db_exec(w->db, "BEGIN IMMEDIATE", "creating the schema in", w->path, err);
@@ -253,19 +253,10 @@ static int create_schema(sq_writer *w, parley_error *err)
         return rc;
     rc = db_int(w->db, "PRAGMA user_version", &version, w->path, err);
     if (rc == PARLEY_OK && version != 0) {
-        /* Someone else created it meanwhile. */
+        /* Another process created it meanwhile. */
         sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
         return PARLEY_OK;
     }
-    if (rc == PARLEY_OK)
-        rc = db_int(w->db, "SELECT count(*) FROM sqlite_schema WHERE name = 'messages'",
-                    &tables, w->path, err);
-    if (rc == PARLEY_OK && tables != 0)
-        rc = parley_error_set(err, PARLEY_EIO,
-                              "sqlite: %s already has a table \"messages\" but no Parley schema "
-                              "version (PRAGMA user_version is 0); it was not created by Parley: "
-                              "point path at another file",
-                              w->path);
     if (rc == PARLEY_OK)
         rc = db_exec(w->db, SQ_SCHEMA_SQL, "creating the schema in", w->path, err);
     if (rc == PARLEY_OK) {
@@ -280,33 +271,50 @@ static int create_schema(sq_writer *w, parley_error *err)
     return rc;
 }
 
-static int check_schema(sq_writer *w, parley_error *err)
+/*
+ * Is this file ours (or empty)? Checked before anything is written to it
+ * (WAL mode included), so pointing path at another application's database
+ * leaves it untouched. Reading the header is also what reveals a file that
+ * is not SQLite at all. *version is 0 for an empty database.
+ */
+static int check_identity(sq_writer *w, int64_t *version, parley_error *err)
 {
-    int64_t version = 0, app = 0;
+    int64_t app = 0, objects = 0;
     int rc;
 
-    rc = db_int(w->db, "PRAGMA user_version", &version, w->path, err);
-    if (rc == PARLEY_OK && version == 0) {
-        rc = create_schema(w, err);
-        if (rc == PARLEY_OK)
-            rc = db_int(w->db, "PRAGMA user_version", &version, w->path, err);
+    rc = db_int(w->db, "PRAGMA user_version", version, w->path, err);
+    if (rc == PARLEY_OK)
+        rc = db_int(w->db, "PRAGMA application_id", &app, w->path, err);
+    if (rc != PARLEY_OK)
+        return rc;
+    if (*version == 0 && app == 0) {
+        rc = db_int(w->db, "SELECT count(*) FROM sqlite_schema", &objects, w->path, err);
+        if (rc != PARLEY_OK)
+            return rc;
+        if (objects != 0)
+            return parley_error_set(err, PARLEY_EIO,
+                                    "sqlite: %s holds %lld table(s) or index(es) but no Parley "
+                                    "schema version (PRAGMA user_version is 0); it was not "
+                                    "created by Parley: point path at another file",
+                                    w->path, (long long)objects);
+        return PARLEY_OK;
     }
-    if (rc != PARLEY_OK)
-        return rc;
-    if (version > SQ_SCHEMA_VERSION)
-        return parley_error_set(err, PARLEY_EVERSION,
-                                "sqlite: %s has schema version %lld, newer than this plugin's "
-                                "version %d: it was written by a newer Parley; run that version "
-                                "or restore a backup",
-                                w->path, (long long)version, SQ_SCHEMA_VERSION);
-    rc = db_int(w->db, "PRAGMA application_id", &app, w->path, err);
-    if (rc != PARLEY_OK)
-        return rc;
     if (app != SQ_APPLICATION_ID)
         return parley_error_set(err, PARLEY_EIO,
                                 "sqlite: %s has application_id %lld, not Parley's %d; "
                                 "it is not a Parley database: point path at another file",
                                 w->path, (long long)app, SQ_APPLICATION_ID);
+    if (*version > SQ_SCHEMA_VERSION)
+        return parley_error_set(err, PARLEY_EVERSION,
+                                "sqlite: %s has schema version %lld, newer than this plugin's "
+                                "version %d: it was written by a newer Parley; run that version "
+                                "or restore a backup",
+                                w->path, (long long)*version, SQ_SCHEMA_VERSION);
+    if (*version < 1)
+        return parley_error_set(err, PARLEY_EIO,
+                                "sqlite: %s has Parley's application_id but schema version "
+                                "%lld; the file is damaged: restore a backup",
+                                w->path, (long long)*version);
     return PARLEY_OK;
 }
 
@@ -329,6 +337,7 @@ static int open_conn(sqlite3 **db, const char *path, int flags, int64_t busy_ms,
 int sq_writer_open(sq_writer *w, const sq_options *opt, parley_error *err)
 {
     struct stat st;
+    int64_t version = 0;
     int rc;
 
     memset(w, 0, sizeof *w);
@@ -342,9 +351,11 @@ int sq_writer_open(sq_writer *w, const sq_options *opt, parley_error *err)
         rc = open_conn(&w->db, opt->path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
                        opt->busy_timeout_ms, err);
     if (rc == PARLEY_OK)
-        rc = set_pragmas(w, opt, err);
+        rc = check_identity(w, &version, err);
     if (rc == PARLEY_OK)
-        rc = check_schema(w, err);
+        rc = set_pragmas(w, opt, err);
+    if (rc == PARLEY_OK && version == 0)
+        rc = create_schema(w, err);
     if (rc == PARLEY_OK)
         rc = db_prepare(w->db, "BEGIN IMMEDIATE", &w->begin, w->path, err);
     if (rc == PARLEY_OK)
