@@ -102,6 +102,24 @@ def stages(args, tmp):
     require(os.path.isfile(pc), "missing " + pc)
     require(os.path.isfile(os.path.join(prefix, "bin", "parley")), "the host binary is not installed")
 
+    step("find_package(ParleySDK): variables and version compatibility")
+    probe = os.path.join(tmp, "probe")
+    os.mkdir(probe)
+    with open(os.path.join(probe, "CMakeLists.txt"), "w") as f:
+        f.write("cmake_minimum_required(VERSION 3.16)\nproject(probe NONE)\n"
+                "find_package(ParleySDK ${WANT} REQUIRED)\n"
+                "message(STATUS \"PLUGIN_DIR=${PARLEY_SDK_PLUGIN_DIR}\")\n"
+                "message(STATUS \"ABI=${PARLEY_SDK_ABI_MAJOR}.${PARLEY_SDK_ABI_MINOR}\")\n")
+    out = run([args.cmake, "-S", probe, "-B", os.path.join(tmp, "probe-1"), "-DWANT=1.0",
+               "-DCMAKE_PREFIX_PATH=" + prefix], env=env).stdout
+    want_dir = os.path.join(libdir, "parley", "plugins")
+    require("PLUGIN_DIR=%s\n" % want_dir in out, "PARLEY_SDK_PLUGIN_DIR is not %s:\n%s" % (want_dir, out))
+    require(re.search(r"ABI=1\.\d+\n", out), "PARLEY_SDK_ABI_* wrong:\n" + out)
+    p = run([args.cmake, "-S", probe, "-B", os.path.join(tmp, "probe-2"), "-DWANT=2.0",
+             "-DCMAKE_PREFIX_PATH=" + prefix], env=env, expect=None)
+    require(p.returncode != 0 and "ParleySDK" in p.stderr,
+            "find_package(ParleySDK 2.0) accepted a 1.x SDK:\n%s%s" % (p.stdout, p.stderr))
+
     step("configure and build sdk/template out of tree against the installed SDK")
     build = os.path.join(tmp, "build")
     run([args.cmake, "-S", template, "-B", build, "-DCMAKE_PREFIX_PATH=" + prefix,
