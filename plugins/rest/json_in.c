@@ -126,13 +126,12 @@ cJSON *rest_json_parse_object(const char *body, size_t len, int max_depth, const
     size_t off;
 
     *code = "invalid_json";
-    /* RFC 8259 lets a parser ignore a BOM; Express's body-parser strips it. */
-    if (len >= 3 && memcmp(body, "\xEF\xBB\xBF", 3) == 0) {
-        body += 3;
-        len -= 3;
-    }
-    for (off = 0; off < len && json_ws((unsigned char)body[off]); off++)
-        ;
+    /* RFC 8259 lets a parser ignore a BOM and Express's body-parser strips
+     * it; cJSON skips one itself, so only the emptiness test looks past it
+     * (and byte offsets stay those of the body as sent). */
+    off = len >= 3 && memcmp(body, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+    while (off < len && json_ws((unsigned char)body[off]))
+        off++;
     if (off == len) {
         snprintf(why, why_size, "request body is empty: expected a JSON object");
         return NULL;

@@ -240,7 +240,7 @@ class Messages(RestBase):
             "emoji \U0001F600 and \u00e9\u00e8 and \u4e2d\u6587",
             "tab\there\nnew line\r\nand crlf",
             "</script><script>alert(1)</script>",
-            "\u2028line separator\u2029",
+            "line\u2028separator\u2029paragraph",
             '{"json": "inside"}',
         ]
         sent = []
@@ -383,7 +383,7 @@ class Validation(RestBase):
     def test_deep_nesting_is_refused_before_parsing(self):
         self.assertError(post_body(self.srv, "[" * 60000), 400, "invalid_json",
                          "invalid JSON: nested deeper than 32 levels at byte 32")
-        self.assertError(post_body(self.srv, '{"a":' * 20000), 400, "invalid_json",
+        self.assertError(post_body(self.srv, '{"a":' * 10000), 400, "invalid_json",
                          message_re=r"^invalid JSON: nested deeper than 32 levels")
         # 32 levels are fine (unknown fields are ignored)
         nested = '{"username":"deep","content":"ok","x":' + "[" * 31 + "]" * 31 + "}"
@@ -401,7 +401,9 @@ class Validation(RestBase):
         self.assertEqual(st, 201, msg)
         self.assertEqual(msg["content"], "after a BOM")
         self.assertError(post_body(self.srv, b"\xef\xbb\xbf\xef\xbb\xbf{}"), 400, "invalid_json",
-                         "invalid JSON at byte 0")
+                         "invalid JSON at byte 3")
+        self.assertError(post_body(self.srv, b"\xef\xbb\xbf"), 400, "invalid_json",
+                         "request body is empty: expected a JSON object")
 
     def test_invalid_utf8_is_refused_by_the_host(self):
         self.assertError(post_body(self.srv, b'{"username":"a","content":"bad \xc0\xaf"}'), 400,
@@ -451,7 +453,7 @@ class Validation(RestBase):
                              "capped by the server), got \"%s\"" % shown)
 
     def test_bad_before_values(self):
-        for value in ("xyz", "0" * 23, "0" * 25, "g" * 24, "%00" + "0" * 23):
+        for value in ("xyz", "0" * 23, "0" * 25, "g" * 24, "%30" * 23, "0" * 23 + "%20"):
             st, _, body = get(self.srv, "/api/messages?before=" + value)
             self.assertEqual(st, 400, (value, body))
             self.assertEqual(body["error"]["code"], "invalid_parameter")
@@ -460,8 +462,8 @@ class Validation(RestBase):
                          'before must be a message id (24 hex digits), got "xyz"')
         self.assertError(get(self.srv, "/api/messages?before=" + "a" * 2000), 400,
                          "invalid_parameter", "before is too long: the most is 63 bytes")
-        self.assertError(get(self.srv, "/api/messages?room=%zz"), 400, "invalid_parameter",
-                         "room has a malformed percent-escape or an encoded NUL")
+        # (a malformed %-escape or %00 never reaches the plugin: libwebsockets
+        # refuses the URI itself; the fake-host test covers the plugin's answer)
 
     def test_long_values_are_not_echoed_back(self):
         st, _, body = get(self.srv, "/api/messages?limit=" + "9" * 60)
