@@ -246,6 +246,22 @@ static void refuse_not_elf(void **state)
     EXPECT("not_elf", T, PARLEY_EINVAL, "dlopen failed: ", "invalid ELF header");
 }
 
+/* RTLD_NOW: an unresolved symbol is refused at load, not at first call. */
+static void refuse_undefined_symbol(void **state)
+{
+    EXPECT("undefined_symbol", T, PARLEY_EINVAL, "dlopen failed: ",
+           "undefined symbol: parley_fixture_no_such_function");
+}
+
+static void refuse_bad_name(void **state)
+{
+    struct loaded l = load("../etc/x", T, NULL, NULL);
+
+    assert_int_equal(l.rc, PARLEY_EINVAL);
+    assert_string_equal(l.err.message,
+                        WHERE ": plugin '../etc/x': invalid plugin name (it becomes a file name)");
+}
+
 static void refuse_no_entry(void **state)
 {
     EXPECT("no_entry", T, PARLEY_EINVAL, "has no parley_plugin_entry symbol");
@@ -633,6 +649,8 @@ int main(int argc, char **argv)
     const struct CMUnitTest refuse_tests[] = {
         cmocka_unit_test(refuse_not_found),
         cmocka_unit_test(refuse_not_elf),
+        cmocka_unit_test(refuse_undefined_symbol),
+        cmocka_unit_test(refuse_bad_name),
         cmocka_unit_test(refuse_no_entry),
         cmocka_unit_test(refuse_entry_null),
         cmocka_unit_test(refuse_bad_magic),
