@@ -117,6 +117,12 @@ class RestBase(unittest.TestCase):
                     raise AssertionError("sanitizer report in parley's stderr:\n" + text)
             if code != 0:
                 raise AssertionError("parley exited with %r after SIGTERM:\n%s" % (code, text))
+            # the listener logs misuse of the HTTP API (answering twice, bad headers)
+            for line in text.splitlines():
+                if '"level":"error"' in line or " error [" in line or "http_respond" in line:
+                    raise AssertionError("error logged by parley:\n" + line)
+            if os.environ.get("REST_TEST_SHOW_LOG"):
+                print(text)
         finally:
             srv.close()
 
@@ -713,6 +719,59 @@ class StorageOutage(RestBase):
         self.assertLess(elapsed, 5.0)   # storage.timeout is 1s in rest-memstore.yaml
         self.set_mode("ok")
         self.assertEqual(post(self.srv, "s", "unhung", room="r-hang")[0], 201)
+
+
+@unittest.skipUnless(os.path.exists(MEMSTORE_SO),
+                     "synchronous-completion tests need the memstore fixture plugin, which is not "
+                     "built yet: " + MEMSTORE_SO)
+class SynchronousStorage(RestBase):
+    """memstore with `complete: sync`: storage completes inside the call, so
+    the host's completion reaches the plugin before chat_post/chat_history
+    return (the plugin must answer without holding the request)."""
+    env = {"PARLEY_TEST_PLUGIN_DIR": TEST_PLUGIN_DIR}
+
+    @classmethod
+    def setUpClass(cls):
+        import tempfile
+        cls._dir = tempfile.TemporaryDirectory(prefix="parley-rest-sync-")
+        with open(MEMSTORE_CONFIG) as f:
+            text = f.read()
+        text = text.replace("  health_interval: 200ms\n",
+                            "  health_interval: 200ms\n  config:\n    complete: sync\n")
+        assert "complete: sync" in text, "rest-memstore.yaml changed shape; update this test"
+        cls.config = os.path.join(cls._dir.name, "rest-memstore-sync.yaml")
+        with open(cls.config, "w") as f:
+            f.write(text)
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls._dir.cleanup()
+
+    def test_post_get_and_failure(self):
+        sent = []
+        for i in range(5):
+            st, _, msg = post(self.srv, "sync", "s%d" % i, room="r-sync")
+            self.assertEqual(st, 201, msg)
+            sent.append(msg)
+        page = self.history("r-sync", limit=3)
+        self.assertEqual(page["messages"], sent[2:])
+        self.assertEqual(page["next_before"], sent[2]["_id"])
+        st, _, data = self.srv.request("POST", "/_memstore/mode", body=b"fail",
+                                       headers={"Content-Type": "text/plain"})
+        self.assertEqual(st, 200, data)
+        try:
+            self.assertError(post(self.srv, "sync", "down", room="r-sync"), 503,
+                             "storage_unavailable")
+            self.assertError(get(self.srv, "/api/messages?room=r-sync"), 503,
+                             "storage_unavailable")
+        finally:
+            self.srv.request("POST", "/_memstore/mode", body=b"ok",
+                             headers={"Content-Type": "text/plain"})
+        self.assertEqual(post(self.srv, "sync", "up", room="r-sync")[0], 201)
 
 
 if __name__ == "__main__":
