@@ -7,7 +7,8 @@
 3. compile the same C file by hand with `pkg-config --cflags parley-sdk`;
 4. `parley --check-config` on a config that loads the built plugin by
    `path:` (storage: the in-tree sqlite plugin, data in a temp dir);
-5. start the server and use the plugin's two routes over HTTP.
+5. start the server and use the plugin's two routes over HTTP (and, when
+   the memstore fixture is built, once more with storage failing: 503).
 
 Arguments: --build DIR --source DIR --cmake PATH --libdir DIR --version X.Y.Z
 Exits 77 (skipped) before step 4 when the sqlite plugin is not built.
@@ -226,6 +227,31 @@ def stages(args, tmp):
             require(marker not in log, "sanitizer report:\n" + log)
     finally:
         srv.close()
+    memstore = os.path.join(args.build, "tests", "plugins", "memstore.so")
+    if os.path.isfile(memstore):
+        step("storage down: POST /shout/post answers 503 with the host's message")
+        down = os.path.join(tmp, "down.yaml")
+        with open(down, "w") as f:
+            f.write("server:\n  host: 127.0.0.1\n  port: ${PARLEY_PORT:-1}\n"
+                    "storage:\n  plugin: memstore\n  path: %s\n  config:\n    mode: fail\n"
+                    "    route: false\n"
+                    "transports:\n  - plugin: shout\n    path: %s\n" % (memstore, shout))
+        srv = pt.Server(config=down, data_dir=data)
+        try:
+            srv.start()
+            status, _, body = srv.request("POST", "/shout/post", body="nobody stores this",
+                                          headers={"Content-Type": "text/plain"})
+            require(status == 503, "POST /shout/post with storage down: %d %r" % (status, body))
+            e = json.loads(body)["error"]
+            require(e["code"] == "EUNAVAIL" and e["message"], "storage-down error %r" % e)
+            rc = srv.stop()
+            require(rc == 0, "parley exited %s on SIGTERM:\n%s" % (rc, srv.stderr()))
+            log = srv.stderr()
+            for marker in pt.SANITIZER_MARKERS:
+                require(marker not in log, "sanitizer report:\n" + log)
+        finally:
+            srv.close()
+
     print("ok")
     return 0
 
