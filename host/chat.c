@@ -57,7 +57,14 @@ struct parley_session {
     int closing;
 };
 
+/* A post or history call waiting for storage; listed so chat_free can
+ * reclaim it when storage never answered (the shutdown deadline passed). */
+struct pending {
+    struct pending *prev, *next;
+};
+
 struct post_req {
+    struct pending link;
     parley_message msg;
     parley_post_done done;
     void *arg;
@@ -65,6 +72,7 @@ struct post_req {
 };
 
 struct hist_req {
+    struct pending link;
     parley_page_done done;
     void *arg;
     uint32_t limit;
@@ -84,6 +92,8 @@ static struct {
 
     parley_session *sessions;
     size_t n_sessions;
+
+    struct pending *pending;
 
     parley_metric *m_posted, *m_rej_invalid, *m_rej_not_joined, *m_rej_storage,
         *m_rej_shutdown, *m_rooms, *m_sessions, *m_deliveries;
@@ -658,11 +668,31 @@ const char *parley__session_username(const parley_session *s, const char *room)
 
 /* ---- posting ---- */
 
+static void pending_add(struct pending *p)
+{
+    p->prev = NULL;
+    p->next = g.pending;
+    if (g.pending != NULL)
+        g.pending->prev = p;
+    g.pending = p;
+}
+
+static void pending_remove(struct pending *p)
+{
+    if (p->prev != NULL)
+        p->prev->next = p->next;
+    else if (g.pending == p)
+        g.pending = p->next;
+    if (p->next != NULL)
+        p->next->prev = p->prev;
+}
+
 static void on_stored(void *arg, int status, const parley_error *serr)
 {
     struct post_req *req = arg;
     parley_error err = PARLEY_ERROR_INIT;
 
+    pending_remove(&req->link);
     if (status == 0) {
         parley__metric_add(g.m_posted, 1);
         struct room *r = room_find(req->msg.room, req->msg.room_len);
@@ -757,8 +787,10 @@ int parley__chat_post(parley_host *host, const parley_post *post, parley_post_do
     req->msg.timestamp_ms = parley__wall_ms(&parley__self);
     parley__msgid_next(req->msg.id, req->msg.timestamp_ms);
 
+    pending_add(&req->link);
     rc = parley__storage_insert(&req->msg, on_stored, req);
     if (rc != 0) {
+        pending_remove(&req->link);
         free(req);
         parley__metric_add(g.m_rej_storage, 1);
         return parley_error_set(err, rc, "message not stored: %s", parley_strerror(rc));
@@ -778,6 +810,7 @@ static void on_page(void *arg, int status, const parley_message *msgs, size_t n,
     struct hist_req *req = arg;
     parley_error err = PARLEY_ERROR_INIT;
 
+    pending_remove(&req->link);
     if (status != 0) {
         parley_error_set(&err, status, "history not available: %s (%s)", parley_strerror(status),
                          serr && serr->message[0] ? serr->message : parley_status_name(status));
@@ -837,8 +870,10 @@ int parley__chat_history(parley_host *host, const char *room, const char *before
     q.room_len = rlen;
     q.before_id = before_id != NULL && before_id[0] != '\0' ? before : NULL;
     q.limit = limit;
+    pending_add(&req->link);
     rc = parley__storage_history(&q, on_page, req);
     if (rc != 0) {
+        pending_remove(&req->link);
         free(req);
         return parley_error_set(err, rc, "history not available: %s", parley_strerror(rc));
     }
@@ -904,6 +939,12 @@ void parley__chat_free(void)
         next = s->next;
         free(s->rooms);
         free(s);
+    }
+    /* Storage never answered these (parley__storage_queue_free dropped
+     * them): their callers are gone, so nobody is told. */
+    for (struct pending *p = g.pending, *pn; p != NULL; p = pn) {
+        pn = p->next;
+        free(p);
     }
     free(g.buckets);
     free(g.default_room);

@@ -54,9 +54,10 @@ int parley__chat_reconfigure(const struct parley__chat_options *o, parley_error 
 /* From now on chat_post fails with PARLEY_ESHUTDOWN; sessions still close
  * normally (and their user-left still goes out). */
 void parley__chat_shutdown(void);
-/* Free every room and every session still open. Call after the transports
- * stopped (and after parley__storage_queue_free, so pending posts are
- * answered first). */
+/* Free every room and every session still open, and the posts and history
+ * calls storage never answered (their done is not called: the transports
+ * are gone). Call after the transports were destroyed and after
+ * parley__storage_queue_free. */
 void parley__chat_free(void);
 
 /* Counts, for tests and /health. */

@@ -458,8 +458,8 @@ void parley__storage_drain(void (*done)(void *arg), void *arg)
 
 void parley__storage_queue_free(void)
 {
-    parley_error err = PARLEY_ERROR_INIT;
     struct sq_req *r, *next;
+    unsigned unanswered = 0;
 
     if (!g.ready)
         return;
@@ -467,20 +467,25 @@ void parley__storage_queue_free(void)
         parley__timer_stop(g.health_timer);
         g.health_timer = NULL;
     }
-    parley_error_set(&err, PARLEY_ESHUTDOWN, "storage stopped before it answered");
-    for (r = g.live; r != NULL; r = r->next)
-        if (!r->caller_done)
-            complete_caller(r, PARLEY_ESHUTDOWN, &err);
-    g.drain_done = NULL;
+    /* Callers still waiting are not called: their plugins (the transports
+     * that posted) are gone by now, and the chat frees what it was waiting
+     * with in parley__chat_free. */
     for (r = g.live; r != NULL; r = next) {
         next = r->next;
+        if (!r->caller_done && r->op != OP_HEALTH)
+            unanswered++;
         if (r->timer != NULL) {
             parley__timer_stop(r->timer);
             r->timer = NULL;
         }
         /* A posted completion frees its record when the loop runs it. */
-        if (!atomic_load(&r->posted))
-            free(r->msgs), free(r);
+        if (!atomic_load(&r->posted)) {
+            free(r->msgs);
+            free(r);
+        }
     }
+    if (unanswered > 0)
+        parley__log(PARLEY_LOG_WARN, "storage", "%u storage call%s still unanswered at shutdown",
+                    unanswered, unanswered == 1 ? "" : "s");
     memset(&g, 0, sizeof g);
 }

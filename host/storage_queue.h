@@ -73,9 +73,10 @@ void parley__storage_drain(void (*done)(void *arg), void *arg);
 
 /*
  * Free the queue. Call after the storage plugin has been stopped and
- * destroyed: callers still waiting are answered with PARLEY_ESHUTDOWN;
- * records of completions already posted to the loop are freed when the
- * loop runs them (parley__loop_close does).
+ * destroyed, and before parley__chat_free: callers still waiting (only
+ * when the shutdown deadline passed) are NOT called, since the plugins
+ * that made those calls are gone; records of completions already posted
+ * to the loop are freed when the loop runs them (parley__loop_close does).
  */
 void parley__storage_queue_free(void);
 

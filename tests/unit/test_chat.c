@@ -820,6 +820,23 @@ static void test_shutdown_and_reconfigure(void **state)
     client_free(a2);
 }
 
+static void test_free_with_pending_calls(void **state)
+{
+    parley_error err = PARLEY_ERROR_INIT;
+    struct posted p = { 0 };
+    struct page pg = { 0 };
+
+    (void)state;
+    /* Storage never answers: teardown frees both, calls neither (ASan
+     * reports a leak or a use-after-free otherwise). */
+    st.how = HOLD;
+    assert_int_equal(post_as(NULL, NULL, "u", "stuck", &p, &err), 0);
+    parley__storage_queue_reconfigure(&(struct parley__storage_options){ 0, 0 });
+    assert_int_equal(parley__chat_history(NULL, NULL, NULL, 0, page_done, &pg, &err), 0);
+    st.n_held = 0;
+    assert_int_equal(p.calls, 0);
+}
+
 static void test_session_open_refusals(void **state)
 {
     parley_host rest = { "rest", NULL, NULL, NULL };
@@ -847,6 +864,7 @@ int main(void)
         T(test_poster_closes_before_stored),
         T(test_history),
         T(test_shutdown_and_reconfigure),
+        T(test_free_with_pending_calls),
         T(test_session_open_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
