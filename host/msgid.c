@@ -48,6 +48,10 @@ void parley__msgid_init(void)
 {
     unsigned char c[3];
 
+    /* Once per process: new random bytes in the middle of a second would
+     * break the order of the ids already handed out. */
+    if (g.ready)
+        return;
     fill_random(g.rnd, sizeof g.rnd);
     fill_random(c, sizeof c);
     g.start = ((uint32_t)c[0] << 16 | (uint32_t)c[1] << 8 | c[2]) & (COUNTER_LIMIT / 2 - 1);
@@ -57,6 +61,10 @@ void parley__msgid_init(void)
 
 void parley__msgid_seed(const unsigned char rnd[5], uint32_t counter_start)
 {
+    if (rnd == NULL) {
+        memset(&g, 0, sizeof g);
+        return;
+    }
     memcpy(g.rnd, rnd, sizeof g.rnd);
     g.start = counter_start & (COUNTER_LIMIT - 1);
     g.issued = 0;

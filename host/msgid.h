@@ -24,12 +24,13 @@
 
 #include <parley/storage.h>
 
-/* Draw the 5 random bytes and the counter start. Call once at startup
- * (msgid_next calls it on first use otherwise). */
+/* Draw the 5 random bytes and the counter start, once per process: later
+ * calls do nothing (msgid_next calls it on first use). */
 void parley__msgid_init(void);
 
 /* Test hook: fix the random bytes and the counter start (any value below
- * 2^24) and forget the last id, for deterministic tests. */
+ * 2^24) and forget the last id, for deterministic tests. rnd NULL forgets
+ * everything, so the next msgid_init draws afresh. */
 void parley__msgid_seed(const unsigned char rnd[5], uint32_t counter_start);
 
 /* Write the next id (NUL-terminated) for the wall-clock time wall_ms. */

@@ -35,6 +35,7 @@ static void test_random_init(void **state)
     char a[PARLEY_ID_LEN + 1], b[PARLEY_ID_LEN + 1];
 
     (void)state;
+    parley__msgid_seed(NULL, 0);
     parley__msgid_init();
     parley__msgid_next(a, 1700000000000LL);
     parley__msgid_next(b, 1700000000000LL);
@@ -49,6 +50,7 @@ static void test_million_in_one_second(void **state)
     char prev[PARLEY_ID_LEN + 1], cur[PARLEY_ID_LEN + 1];
 
     (void)state;
+    parley__msgid_seed(NULL, 0);
     parley__msgid_init();
     parley__msgid_next(prev, 1700000000000LL);
     for (int i = 0; i < 1000000; i++) {
@@ -95,6 +97,20 @@ static void test_counter_overflow_borrows(void **state)
     assert_true(strcmp(b, c) < 0);
 }
 
+static void test_init_is_once(void **state)
+{
+    char a[PARLEY_ID_LEN + 1], b[PARLEY_ID_LEN + 1];
+
+    (void)state;
+    parley__msgid_seed(NULL, 0);
+    parley__msgid_init();
+    parley__msgid_next(a, 1700000000000LL);
+    parley__msgid_init();               /* again: no new random part */
+    parley__msgid_next(b, 1700000000000LL);
+    assert_memory_equal(a + 8, b + 8, 10);
+    assert_true(strcmp(a, b) < 0);
+}
+
 static void test_valid_and_normalize(void **state)
 {
     char out[PARLEY_ID_LEN + 1];
@@ -120,6 +136,7 @@ int main(void)
         cmocka_unit_test(test_million_in_one_second),
         cmocka_unit_test(test_clock_backwards),
         cmocka_unit_test(test_counter_overflow_borrows),
+        cmocka_unit_test(test_init_is_once),
         cmocka_unit_test(test_valid_and_normalize),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
