@@ -774,5 +774,56 @@ class SynchronousStorage(RestBase):
         self.assertEqual(post(self.srv, "sync", "up", room="r-sync")[0], 201)
 
 
+CHATWS_SO = os.path.join(TEST_PLUGIN_DIR, "rest_chatws.so")
+
+
+@unittest.skipUnless(os.path.exists(CHATWS_SO),
+                     "the broadcast test needs the rest_chatws test transport: " + CHATWS_SO)
+class BroadcastToOtherTransports(RestBase):
+    """A REST post reaches the clients of another transport in that room
+    (rest_chatws, plugins/rest/tests/chatws.c, stands in for Socket.IO)."""
+
+    @classmethod
+    def setUpClass(cls):
+        import tempfile
+        cls._dir = tempfile.TemporaryDirectory(prefix="parley-rest-bcast-")
+        with open(DEFAULT_CONFIG) as f:
+            text = f.read()
+        text += "  - plugin: rest_chatws\n    path: %s\n" % CHATWS_SO
+        cls.config = os.path.join(cls._dir.name, "parley.yaml")
+        with open(cls.config, "w") as f:
+            f.write(text)
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls._dir.cleanup()
+
+    def test_rest_post_is_broadcast_to_the_room(self):
+        import websocket
+        ws = websocket.create_connection("ws://127.0.0.1:%d/chatws/" % self.srv.port, timeout=5)
+        try:
+            ws.send("join r-bcast watcher")
+            self.assertEqual(ws.recv(), "joined r-bcast")
+            st, _, msg = post(self.srv, "alice", "  over REST  ", room="r-bcast")
+            self.assertEqual(st, 201, msg)
+            self.assertEqual(ws.recv(), "message\t%s\tr-bcast\talice\tover REST" % msg["_id"])
+            # another room's message is not delivered here; the next frame is
+            # the next message of r-bcast
+            self.assertEqual(post(self.srv, "alice", "elsewhere", room="r-other")[0], 201)
+            st, _, msg2 = post(self.srv, "bob", "second", room="r-bcast")
+            self.assertEqual(st, 201, msg2)
+            self.assertEqual(ws.recv(), "message\t%s\tr-bcast\tbob\tsecond" % msg2["_id"])
+            # a refused post broadcasts nothing
+            self.assertEqual(post(self.srv, "bob", "", room="r-bcast")[0], 400)
+            st, _, msg3 = post(self.srv, "bob", "third", room="r-bcast")
+            self.assertEqual(ws.recv(), "message\t%s\tr-bcast\tbob\tthird" % msg3["_id"])
+        finally:
+            ws.close()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
