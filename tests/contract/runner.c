@@ -832,8 +832,21 @@ static void usage(FILE *out)
             "  --list            list the cases and exit\n"
             "  --help            this text\n\n"
             "Output: one line per case, \"ok N - name\" or \"not ok N - name: why\", then\n"
-            "\"P passed, F failed\". Exit status 0 only when every case passed, 1 when one\n"
-            "failed, 2 on a usage or setup error.\n");
+            "\"P passed, F failed\". Exit status 0 only when every selected case passed;\n"
+            "1 when one failed or the plugin could not be loaded, configured or started;\n"
+            "2 on a bad command line or an unreadable --config file.\n");
+}
+
+static int takes_value(const char *arg)
+{
+    static const char *const opts[] = { "--plugin", "--name", "--config", "--set",
+                                        "--case", "--timeout", "--workers", "--log-level" };
+    size_t i;
+
+    for (i = 0; i < sizeof opts / sizeof opts[0]; i++)
+        if (strcmp(arg, opts[i]) == 0)
+            return 1;
+    return 0;
 }
 
 static int selected(const char *name, char **globs, size_t n_globs)
@@ -935,8 +948,12 @@ int main(int argc, char **argv)
         } else if (strcmp(arg, "--persistent") == 0) {
             persistent = 1;
             takes = 0;
+        } else if (!takes_value(arg)) {
+            fprintf(stderr, "parley-storage-contract: %s: unknown option\n", arg);
+            usage(stderr);
+            goto out;
         } else if (val == NULL) {
-            fprintf(stderr, "parley-storage-contract: %s: unknown option or missing value\n", arg);
+            fprintf(stderr, "parley-storage-contract: %s needs a value\n", arg);
             usage(stderr);
             goto out;
         } else if (strcmp(arg, "--plugin") == 0) {
@@ -969,12 +986,8 @@ int main(int argc, char **argv)
                 goto out;
             }
             workers = (unsigned)w;
-        } else if (strcmp(arg, "--log-level") == 0) {
-            log_level = val;
         } else {
-            fprintf(stderr, "parley-storage-contract: %s: unknown option\n", arg);
-            usage(stderr);
-            goto out;
+            log_level = val; /* --log-level */
         }
         a += takes;
     }
@@ -1082,7 +1095,8 @@ int main(int argc, char **argv)
     if (number == 0)
         printf("# no case matches\n");
     printf("%u passed, %u failed\n", passed, failed);
-    status = failed == 0 && passed > 0 ? EXIT_PASS : EXIT_FAIL;
+    /* Selecting nothing is a mistake (a mistyped --case), not a pass. */
+    status = failed == 0 && number > 0 ? EXIT_PASS : EXIT_FAIL;
 
 close:
     /* Destroy what a failed case left running, if it has stopped. */
