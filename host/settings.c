@@ -251,11 +251,18 @@ static size_t utf8_chars(const char *s)
 
 static int read_server(struct parley__settings *s, const parley__node *root, parley_error *err)
 {
+    const parley__node *block;
     parley_config *c;
-    int rc = section(root, "server", &server_schema, NULL, 0, NULL, &c, err);
+    int rc = section(root, "server", &server_schema, NULL, 0, &block, &c, err);
 
     if (rc != 0)
         return rc;
+    if (parley__config_string(c, "host")[0] == '\0') {
+        /* Most likely ${PARLEY_HOST} set to "": say so here, not at bind(). */
+        parley__config_destroy(c);
+        return node_error(err, parley__node_get(block, "host"),
+                          "is empty (write an address such as 0.0.0.0 or 127.0.0.1)");
+    }
     s->server.host = strdup(parley__config_string(c, "host"));
     s->server.port = (int)parley__config_int(c, "port");
     s->server.workers = (unsigned)parley__config_int(c, "workers");

@@ -4,7 +4,8 @@
  * NAME.expect (file:line:col included); every good/NAME.yaml must load.
  *
  * Files are loaded by their bare name from inside their directory, so the
- * messages (and the .expect files) hold "NAME.yaml:line:col".
+ * messages (and the .expect files) hold "NAME.yaml:line:col". The corpus
+ * runs with PARLEY_CORPUS_UNSET unset and PARLEY_CORPUS_EMPTY set to "".
  */
 #include <dirent.h>
 #include <setjmp.h>
@@ -99,6 +100,7 @@ static void test_bad(void **state)
 
     (void)state;
     unsetenv("PARLEY_CORPUS_UNSET");
+    setenv("PARLEY_CORPUS_EMPTY", "", 1);
     enter("bad", old, sizeof old);
     names = list(".", ".yaml", &n);
     expects = list(".", ".expect", &n_expect);

@@ -293,6 +293,8 @@ static void test_refusals(void **state)
             "path, timeout, health_interval, config");
     refused("storage: {plugin: s}\nserver: [1]\n",
             "p.yaml:2:9: server: expected a mapping of keys for section 'server', got a sequence");
+    refused("storage: {plugin: s}\nserver:\n  host: ''\n",
+            "p.yaml:3:9: server.host: is empty (write an address such as 0.0.0.0 or 127.0.0.1)");
     refused("storage: {plugin: s}\nserver:\n  port: 0\n",
             "p.yaml:3:9: server.port: 0 is out of range (1..65535)");
     refused("storage: {plugin: s}\nserver:\n  workers: 65\n",
