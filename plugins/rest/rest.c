@@ -154,12 +154,23 @@ static int rest_reconfigure(void *instance, const parley_config *config, parley_
         return rc;
     if (next.max_body != r->max_body || next.metrics_enabled != r->metrics_enabled ||
         next.catch_all != r->catch_all) {
+        char what[160];
+
         rest_cors_free(&next.cors);
+        if (next.max_body != r->max_body)
+            snprintf(what, sizeof what, "max_body changed from %zu to %zu bytes", r->max_body,
+                     next.max_body);
+        else if (next.metrics_enabled != r->metrics_enabled)
+            snprintf(what, sizeof what, "metrics changed from %s to %s",
+                     r->metrics_enabled ? "true" : "false", next.metrics_enabled ? "true" : "false");
+        else
+            snprintf(what, sizeof what, "catch_all changed from %s to %s",
+                     r->catch_all ? "true" : "false", next.catch_all ? "true" : "false");
         return parley_error_set(err, PARLEY_EINVAL,
-                                "max_body, metrics and catch_all change the registered routes; "
-                                "restart the server to apply them (was %zu/%d/%d, now %zu/%d/%d)",
-                                r->max_body, r->metrics_enabled, r->catch_all, next.max_body,
-                                next.metrics_enabled, next.catch_all);
+                                "%s, but max_body, metrics and catch_all shape the routes registered "
+                                "at start: restart the server to apply it (nothing of the new "
+                                "block applied)",
+                                what);
     }
     rest_cors_free(&r->cors);
     r->cors = next.cors;

@@ -774,6 +774,136 @@ class SynchronousStorage(RestBase):
         self.assertEqual(post(self.srv, "sync", "up", room="r-sync")[0], 201)
 
 
+class Reload(RestBase):
+    """SIGHUP applies CORS changes at once and refuses route-shaping ones."""
+
+    @classmethod
+    def setUpClass(cls):
+        import tempfile
+        cls._dir = tempfile.TemporaryDirectory(prefix="parley-rest-reload-")
+        with open(DEFAULT_CONFIG) as f:
+            cls.text = f.read()
+        cls.config = os.path.join(cls._dir.name, "parley.yaml")
+        with open(cls.config, "w") as f:
+            f.write(cls.text)
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls._dir.cleanup()
+
+    def reload(self, text, expect):
+        import signal
+        with open(self.config, "w") as f:
+            f.write(text)
+        seen = self.srv.stderr().count(expect)
+        self.srv.signal(signal.SIGHUP)
+        wait_for(lambda: self.srv.stderr().count(expect) > seen, timeout=10,
+                 what="%r in the log" % expect)
+
+    def test_cors_change_applies_and_route_change_is_refused(self):
+        origin = "http://chat.example.test:8080"
+        st, hdrs, _ = get(self.srv, "/health", headers={"Origin": origin})
+        self.assertNotIn("access-control-allow-origin", hdrs)
+        text = self.text.replace("        - http://localhost:3000\n",
+                                 "        - http://localhost:3000\n        - %s\n" % origin)
+        self.assertNotEqual(text, self.text)
+        self.reload(text, "plugin 'rest' applied its new config block")
+        st, hdrs, _ = get(self.srv, "/health", headers={"Origin": origin})
+        self.assertEqual(hdrs.get("access-control-allow-origin"), origin)
+
+        self.reload(text.replace("        - %s\n" % origin, "        - %s\n      max_body: 1MiB\n"
+                                 % origin),
+                    "restart the server to apply it")
+        self.assertIn("max_body changed from 65536 to 1048576 bytes, but max_body, metrics and "
+                      "catch_all shape the routes registered at start", self.srv.stderr())
+        st, hdrs, _ = get(self.srv, "/health", headers={"Origin": origin})
+        self.assertEqual(hdrs.get("access-control-allow-origin"), origin, "old config kept")
+        big = json.dumps({"username": "big", "content": "x" * 70000}).encode()
+        status, _ = raw_http(self.srv.port,
+                             b"POST /api/messages HTTP/1.1\r\nHost: x\r\n"
+                             b"Content-Type: application/json\r\n"
+                             b"Content-Length: %d\r\n\r\n" % len(big) + big)
+        self.assertEqual(status, 413, "max_body stays 64KiB until a restart")
+
+        self.reload(self.text.replace("        - http://localhost:3000\n",
+                                      "        - not-an-origin\n"),
+                    "is not an origin")
+        st, hdrs, _ = get(self.srv, "/health", headers={"Origin": origin})
+        self.assertEqual(hdrs.get("access-control-allow-origin"), origin, "old config kept")
+
+
+class MetricsOff(RestBase):
+    """metrics: false leaves /metrics to the catch-all (a JSON 404)."""
+
+    @classmethod
+    def setUpClass(cls):
+        import tempfile
+        cls._dir = tempfile.TemporaryDirectory(prefix="parley-rest-nometrics-")
+        with open(DEFAULT_CONFIG) as f:
+            text = f.read() + "      metrics: false\n"
+        cls.config = os.path.join(cls._dir.name, "parley.yaml")
+        with open(cls.config, "w") as f:
+            f.write(text)
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls._dir.cleanup()
+
+    def test_no_metrics_route(self):
+        self.assertError(get(self.srv, "/metrics"), 404, "not_found",
+                         'no route for "GET" "/metrics"')
+        self.assertEqual(get(self.srv, "/health")[0], 200)
+
+
+class ConfigChecks(unittest.TestCase):
+    """The plugin's config block is checked at start (and by --check-config)."""
+
+    def check(self, block):
+        import tempfile
+        with open(DEFAULT_CONFIG) as f:
+            text = f.read()
+        start = text.index("      cors_origins:")
+        text = text[:start] + block
+        with tempfile.TemporaryDirectory(prefix="parley-rest-check-") as d:
+            path = os.path.join(d, "parley.yaml")
+            with open(path, "w") as f:
+                f.write(text)
+            code, out, err = run_parley(["--check-config", "--config", path],
+                                        env={"PARLEY_DATA": d})
+        return code, out + err, path
+
+    def test_bad_origin_is_refused_with_its_location(self):
+        code, text, path = self.check("      cors_origins:\n        - http://ok.example\n"
+                                      "        - http://bad.example/path\n")
+        self.assertEqual(code, 3, text)
+        self.assertIn('cors_origins[1] "http://bad.example/path" is not an origin; expected '
+                      "scheme://host[:port]", text)
+        self.assertIn(path + ":", text)
+
+    def test_unknown_key_and_bad_size(self):
+        code, text, _ = self.check("      cors_origin: []\n")
+        self.assertEqual(code, 3, text)
+        self.assertIn("cors_origin", text)
+        self.assertIn("cors_origins", text)   # the allowed keys are listed
+        code, text, _ = self.check("      max_body: 8\n")
+        self.assertEqual(code, 3, text)
+        self.assertIn("max_body", text)
+
+    def test_good_block(self):
+        code, text, _ = self.check('      cors_origins: ["*"]\n      cors_max_age: 0s\n'
+                                   "      max_body: 1MiB\n      json_max_depth: 8\n"
+                                   "      metrics: false\n      catch_all: false\n")
+        self.assertEqual(code, 0, text)
+
+
 CHATWS_SO = os.path.join(TEST_PLUGIN_DIR, "rest_chatws.so")
 
 
