@@ -417,30 +417,32 @@ static void complete_batch(sq_plugin *p, int cancelled)
 {
     size_t i, n = p->batch_n, ok = 0, exists = 0, failed = 0;
 
-    if (p->batch_status != PARLEY_OK && p->batch_status != cancelled)
+    if (!cancelled && p->batch_status != PARLEY_OK)
         p->api->log(p->host, PARLEY_LOG_ERROR, "%zu insert(s) failed: %s", n,
                     p->batch_err.message);
     for (i = 0; i < n; i++) {
         sq_insert ins = p->batch[i];
         int st = cancelled ? cancelled : p->items[i].status;
-        parley_error e = PARLEY_ERROR_INIT;
 
-        if (st == PARLEY_OK)
-            ok++;
-        else if (st == PARLEY_EEXIST)
-            exists++;
-        else
-            failed++;
-        if (st != PARLEY_OK && st != PARLEY_EEXIST) {
-            if (cancelled)
-                parley_error_set(&e, st, "sqlite: insert of %s not run: %s", ins.msg->id,
-                                 parley_strerror(st));
-            else
-                e = p->batch_err;
-            e.code = st;
-        }
         /* The message belongs to the host again once done is called. */
-        ins.done(ins.cb_arg, st, st == PARLEY_OK || st == PARLEY_EEXIST ? NULL : &e);
+        if (st == PARLEY_OK) {
+            ok++;
+            ins.done(ins.cb_arg, st, NULL);
+        } else if (st == PARLEY_EEXIST) {
+            exists++;
+            ins.done(ins.cb_arg, st, NULL);
+        } else if (cancelled) {
+            parley_error e = PARLEY_ERROR_INIT;
+
+            failed++;
+            parley_error_set(&e, st, "sqlite: insert of %s not run: %s", ins.msg->id,
+                             parley_strerror(st));
+            ins.done(ins.cb_arg, st, &e);
+        } else {
+            failed++;
+            p->batch_err.code = st;
+            ins.done(ins.cb_arg, st, &p->batch_err);
+        }
     }
     metric_add(p, p->m_ok, (double)ok);
     metric_add(p, p->m_exists, (double)exists);
@@ -474,6 +476,7 @@ static void write_kick(sq_plugin *p)
             n++;
         }
         p->batch_n = n;
+        p->batch_status = PARLEY_OK;
         p->writing = 1;
         if (p->m_queue != NULL)
             p->api->metric_set(p->m_queue, (double)p->pending_len);

@@ -4,7 +4,8 @@
  *
  *   parley-storage-contract --plugin PATH.so [--name NAME] [--config BLOCK.yaml]
  *                           [--set key=value ...] [--case GLOB ...] [--persistent]
- *                           [--timeout SECONDS] [--workers N] [--log-level LEVEL] [--list]
+ *                           [--timeout SECONDS] [--workers N] [--log-level LEVEL]
+ *                           [--metrics] [--list]
  *
  * It is a real host: the host's loop and worker pool (loop.h), its loader
  * (loader.h), its config tree and schema validation (config.h, schema.h)
@@ -829,6 +830,7 @@ static void usage(FILE *out)
             "  --timeout SECS    per-case deadline (default 10)\n"
             "  --workers N       worker threads (default 4)\n"
             "  --log-level LVL   the host's and plugin's log level (default warn)\n"
+            "  --metrics         print the metrics the plugin registered (as # lines)\n"
             "  --list            list the cases and exit\n"
             "  --help            this text\n\n"
             "Output: one line per case, \"ok N - name\" or \"not ok N - name: why\", then\n"
@@ -887,6 +889,20 @@ static void free_records(void)
     }
 }
 
+/* The metrics the plugin registered, as comment lines. */
+static void print_metrics(void)
+{
+    size_t len = parley__metrics_format(NULL, NULL, 0);
+    char *buf = malloc(len + 1), *line, *save = NULL;
+
+    if (buf == NULL)
+        return;
+    parley__metrics_format(NULL, buf, len + 1);
+    for (line = strtok_r(buf, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save))
+        printf("# %s\n", line);
+    free(buf);
+}
+
 static void ctx_begin(ct_ctx *c, const char *name)
 {
     c->case_name = name;
@@ -924,7 +940,7 @@ int main(int argc, char **argv)
     char **globs = calloc((size_t)argc, sizeof *globs);
     size_t n_sets = 0, n_globs = 0, i;
     unsigned timeout_s = 10, workers = 4, passed = 0, failed = 0, number = 0;
-    int list = 0, persistent = 0, level, rc, status = EXIT_USAGE;
+    int list = 0, persistent = 0, metrics = 0, level, rc, status = EXIT_USAGE;
     parley_error err = PARLEY_ERROR_INIT;
     unsigned char rnd[4];
     char *name_buf = NULL, *dir_buf = NULL;
@@ -947,6 +963,9 @@ int main(int argc, char **argv)
             takes = 0;
         } else if (strcmp(arg, "--persistent") == 0) {
             persistent = 1;
+            takes = 0;
+        } else if (strcmp(arg, "--metrics") == 0) {
+            metrics = 1;
             takes = 0;
         } else if (!takes_value(arg)) {
             fprintf(stderr, "parley-storage-contract: %s: unknown option\n", arg);
@@ -1094,6 +1113,8 @@ int main(int argc, char **argv)
     }
     if (number == 0)
         printf("# no case matches\n");
+    if (metrics)
+        print_metrics();
     printf("%u passed, %u failed\n", passed, failed);
     /* Selecting nothing is a mistake (a mistyped --case), not a pass. */
     status = failed == 0 && number > 0 ? EXIT_PASS : EXIT_FAIL;

@@ -123,6 +123,30 @@ class RunnerCli(unittest.TestCase):
         self.assertEqual(out[1:], ["ok 1 - durable_across_instances # SKIP needs --persistent",
                                    "0 passed, 0 failed"])
 
+    def test_sqlite_group_commit(self):
+        """1000 inserts in flight at once are committed in a few transactions."""
+        rc, out, err = run("--plugin", SQLITE, "--set", "path=" + self.db, "--case", "ordering",
+                           "--metrics")
+        self.assertEqual(rc, 0, out + [err])
+        values = {}
+        for line in out:
+            parts = line.split()
+            if len(parts) == 3 and parts[0] == "#" and parts[1].startswith("parley_sqlite_"):
+                values[parts[1]] = float(parts[2])
+        self.assertEqual(values["parley_sqlite_batch_size_sum"], 1000)
+        self.assertLessEqual(values["parley_sqlite_batch_size_count"], 20,
+                             "1000 concurrent inserts took %d transactions"
+                             % values["parley_sqlite_batch_size_count"])
+        self.assertEqual(values['parley_sqlite_inserts_total{result="ok"}'], 1000)
+        self.assertEqual(values["parley_sqlite_commit_seconds_count"],
+                         values["parley_sqlite_batch_size_count"])
+        # batch_max caps a transaction.
+        rc, out, err = run("--plugin", SQLITE, "--set", "path=" + self.db, "--set", "batch_max=10",
+                           "--case", "ordering", "--metrics")
+        self.assertEqual(rc, 0, out + [err])
+        count = [line for line in out if line.startswith("# parley_sqlite_batch_size_count ")]
+        self.assertGreaterEqual(float(count[0].split()[2]), 100)
+
     @unittest.skipUnless(os.path.exists(MEMSTORE), "memstore fixture not built")
     def test_failures_and_timeouts_fail(self):
         rc, out, _ = run("--plugin", MEMSTORE, "--set", "route=false", "--set", "mode=fail",
