@@ -720,6 +720,20 @@ class StorageOutage(RestBase):
         self.set_mode("ok")
         self.assertEqual(post(self.srv, "s", "unhung", room="r-hang")[0], 201)
 
+    def test_client_gone_before_storage_answers(self):
+        self.set_mode("hang")
+        body = json.dumps({"username": "gone", "content": "bye", "room": "r-gone"}).encode()
+        with socket.create_connection(("127.0.0.1", self.srv.port), timeout=5) as s:
+            s.sendall(b"POST /api/messages HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Type: application/json\r\n"
+                      b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            time.sleep(0.2)   # held by now
+        time.sleep(0.2)       # the listener has seen the close
+        self.set_mode("ok")   # the hung insert completes after the client left
+        time.sleep(1.2)       # past storage.timeout: the host answered the plugin by now
+        self.assertEqual(post(self.srv, "s", "still fine", room="r-gone")[0], 201)
+        self.assertEqual(get(self.srv, "/health")[0], 200)
+
 
 @unittest.skipUnless(os.path.exists(MEMSTORE_SO),
                      "synchronous-completion tests need the memstore fixture plugin, which is not "
@@ -861,6 +875,47 @@ class MetricsOff(RestBase):
         self.assertError(get(self.srv, "/metrics"), 404, "not_found",
                          'no route for "GET" "/metrics"')
         self.assertEqual(get(self.srv, "/health")[0], 200)
+
+
+@unittest.skipUnless(os.path.exists(MEMSTORE_SO), "needs the memstore fixture plugin: " + MEMSTORE_SO)
+class ShutdownWithHeldRequests(unittest.TestCase):
+    """SIGTERM while a POST waits on hung storage: the client gets an answer
+    (503), the plugin's stop waits for it, and the server exits 0."""
+
+    def test_sigterm_answers_the_held_post_and_exits_0(self):
+        import threading
+        srv = Server(config=MEMSTORE_CONFIG, env={"PARLEY_TEST_PLUGIN_DIR": TEST_PLUGIN_DIR})
+        try:
+            srv.start()
+            st, _, _ = srv.request("POST", "/_memstore/mode", body=b"hang",
+                                   headers={"Content-Type": "text/plain"})
+            self.assertEqual(st, 200)
+            result = {}
+
+            def client():
+                try:
+                    result["r"] = post(srv, "late", "at shutdown", room="r-shutdown")
+                except Exception as e:  # the connection may be closed instead
+                    result["e"] = e
+
+            t = threading.Thread(target=client)
+            t.start()
+            time.sleep(0.3)
+            t0 = time.monotonic()
+            code = srv.stop()
+            t.join(10)
+            self.assertEqual(code, 0, srv.stderr())
+            self.assertLess(time.monotonic() - t0, 5.5)
+            if "r" in result:
+                st, _, body = result["r"]
+                self.assertEqual(st, 503, body)
+                self.assertIn(body["error"]["code"],
+                              ("storage_timeout", "storage_unavailable", "shutting_down"))
+            else:
+                self.assertIsInstance(result.get("e"), (ConnectionError, http.client.HTTPException))
+            srv.assert_clean(self)
+        finally:
+            srv.close()
 
 
 class ConfigChecks(unittest.TestCase):
