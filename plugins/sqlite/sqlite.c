@@ -52,6 +52,8 @@ static const parley_config_key sq_keys[] = {
       "read-only connections for history and health, each serving one query at a time" },
     { "journal_size_limit", PARLEY_CONFIG_SIZE, 0, "64MiB", 0, 0,
       "the size the -wal file is truncated to after a checkpoint" },
+    { "queue_max", PARLEY_CONFIG_INT, 0, "100000", 1, 10000000,
+      "inserts that may wait for the writer; past it an insert fails at once (EUNAVAIL)" },
 };
 
 static const parley_config_schema sq_schema = PARLEY_CONFIG_SCHEMA(sq_keys);
@@ -100,6 +102,7 @@ struct sq_plugin {
     char *path;
     sq_options opt;
     size_t batch_max;
+    size_t queue_max;
     size_t n_readers;
 
     sq_writer writer;
@@ -173,6 +176,7 @@ static int sq_create(const parley_host_api *api, parley_host *host, const parley
     p->opt.journal_size_limit = api->config_int(config, "journal_size_limit");
     p->batch_max = (size_t)api->config_int(config, "batch_max");
     p->n_readers = (size_t)api->config_int(config, "read_connections");
+    p->queue_max = (size_t)api->config_int(config, "queue_max");
     if (p->batch_max < 1)
         p->batch_max = 1;
     if (p->n_readers < 1)
@@ -503,6 +507,16 @@ static void sq_insert_msg(void *instance, const parley_message *msg, parley_inse
         parley_error_set(&e, st, "sqlite: insert of %s refused: the storage is %s", msg->id,
                          st == PARLEY_EUNAVAIL ? "not started" : "stopping");
         done(cb_arg, st, &e);
+        return;
+    }
+    if (p->pending_len >= p->queue_max) {
+        /* The disk is not keeping up at all: say so now rather than hold
+         * the message until the host's deadline. */
+        parley_error_set(&e, PARLEY_EUNAVAIL,
+                         "sqlite: insert of %s refused: %zu inserts are already waiting for %s "
+                         "(queue_max)", msg->id, p->pending_len, p->path);
+        metric_add(p, p->m_failed, 1);
+        done(cb_arg, PARLEY_EUNAVAIL, &e);
         return;
     }
     if (pending_push(p, &ins) != PARLEY_OK) {

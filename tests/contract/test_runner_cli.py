@@ -100,7 +100,8 @@ class RunnerCli(unittest.TestCase):
         self.assertIn("expected full or normal", out[1])
         rc, out, _ = run("--plugin", SQLITE, "--set", "path=" + self.db, "--set", "bogus=1")
         self.assertIn("unknown key 'bogus' for storage plugin 'sqlite'; allowed keys: path, "
-                      "busy_timeout, synchronous, batch_max, read_connections, journal_size_limit",
+                      "busy_timeout, synchronous, batch_max, read_connections, journal_size_limit, "
+                      "queue_max",
                       out[1])
         # A database from a newer schema is refused, naming the file and both versions.
         os.makedirs(os.path.dirname(self.db))
@@ -146,6 +147,16 @@ class RunnerCli(unittest.TestCase):
         self.assertEqual(rc, 0, out + [err])
         count = [line for line in out if line.startswith("# parley_sqlite_batch_size_count ")]
         self.assertGreaterEqual(float(count[0].split()[2]), 100)
+
+    def test_sqlite_queue_max(self):
+        """Past queue_max waiting inserts, the next fails at once, naming the limit."""
+        rc, out, _ = run("--plugin", SQLITE, "--set", "path=" + self.db, "--set", "queue_max=100",
+                         "--case", "ordering")
+        self.assertEqual(rc, 1)
+        # One insert is in the writer, 100 wait, the 102nd is refused.
+        self.assertRegex(out[1], r"^not ok 1 - ordering: insert 102 of 1000 \([0-9a-f]{24}\) into "
+                         r"ct-[0-9a-f]{8}-ordering answered EUNAVAIL: sqlite: insert of [0-9a-f]{24} "
+                         r"refused: 100 inserts are already waiting for .*c\.db \(queue_max\)$")
 
     @unittest.skipUnless(os.path.exists(MEMSTORE), "memstore fixture not built")
     def test_failures_and_timeouts_fail(self):
