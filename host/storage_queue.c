@@ -28,6 +28,7 @@ typedef void (*insert_done_fn)(void *arg, int status, const parley_error *err);
 struct sq_req {
     struct sq_req *prev, *next;   /* live records (loop) */
     int op;
+    unsigned gen;                 /* the queue's generation it belongs to */
     int caller_done;              /* loop */
     atomic_int posted;            /* the plugin's completion is queued on the loop */
     parley_timer *timer;
@@ -48,6 +49,10 @@ struct sq_req {
     parley_message msg;           /* insert: our copy; strings in buf */
     char buf[];
 };
+
+/* Bumped by every init, so a completion that outlived its queue (posted
+ * before a free, run after a new init) is recognised as a stranger. */
+static unsigned generation;
 
 static struct {
     int ready;
@@ -97,6 +102,7 @@ int parley__storage_queue_init(const parley_storage_vtable *vt, void *instance,
     if (vt == NULL || vt->insert == NULL || vt->history == NULL || vt->health == NULL)
         return parley_error_set(err, PARLEY_EINVAL, "storage vtable is missing insert, history or health");
     memset(&g, 0, sizeof g);
+    generation++;
     g.vt = vt;
     g.instance = instance;
     if (o != NULL)
@@ -224,7 +230,7 @@ static void on_loop(void *arg)
 {
     struct sq_req *r = arg;
 
-    if (!g.ready) {            /* the queue was freed meanwhile */
+    if (!g.ready || r->gen != generation) {   /* the queue was freed meanwhile */
         free_req(r);
         return;
     }
@@ -347,6 +353,7 @@ static struct sq_req *new_req(int op, size_t extra)
     if (r == NULL)
         return NULL;
     r->op = op;
+    r->gen = generation;
     r->err.struct_size = sizeof r->err;
     atomic_init(&r->posted, 0);
     r->t0 = uv_hrtime();

@@ -503,6 +503,27 @@ static void test_free_with_a_posted_completion(void **state)
     assert_int_equal(parley__loop_init(1, NULL), 0);   /* for teardown */
 }
 
+static void test_stale_completion_after_reinit(void **state)
+{
+    struct parley__storage_options o = { 50, 0 };
+    struct result r = { 0 }, r2 = { 0 };
+    parley_message m = make_msg("old");
+    parley_error err = PARLEY_ERROR_INIT;
+
+    (void)state;
+    /* Posted to the loop, then the queue is freed and made anew before
+     * the loop runs it: it must not touch the new queue or its caller. */
+    assert_int_equal(parley__storage_insert(&m, insert_done, &r), 0);
+    parley__storage_queue_free();
+    assert_int_equal(parley__storage_queue_init(&vt, NULL, &o, &err), 0);
+    assert_int_equal(parley__storage_insert(&m, insert_done, &r2), 0);
+    run_until(&r2.calls, 1000);
+    run_until(NULL, 5);
+    assert_int_equal(r.calls, 0);
+    assert_int_equal(r2.calls, 1);
+    assert_int_equal(parley__storage_inflight(), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -516,6 +537,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_drain_waits_for_inserts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_drops_waiting_callers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_with_a_posted_completion, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_completion_after_reinit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
