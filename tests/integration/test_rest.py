@@ -471,6 +471,12 @@ class Validation(RestBase):
         # (a malformed %-escape or %00 never reaches the plugin: libwebsockets
         # refuses the URI itself; the fake-host test covers the plugin's answer)
 
+    def test_quoted_values_stay_valid_utf8(self):
+        # a decoded %ff is not UTF-8: it is shown as '?', so the answer stays valid JSON text
+        self.assertError(get(self.srv, "/api/messages?limit=1%ff%C3%A9"), 400, "invalid_parameter",
+                         "limit must be a positive integer (1 to 4294967295; pages are "
+                         "capped by the server), got \"1?\u00e9\"")
+
     def test_long_values_are_not_echoed_back(self):
         st, _, body = get(self.srv, "/api/messages?limit=" + "9" * 60)
         self.assertEqual(st, 400)

@@ -773,6 +773,9 @@ static void test_bodies(void)
     r = do_req("POST", "/api/messages", big, JSON_H);
     EXPECT(r, 400, "nested deeper than 32 levels at byte 32");
     req_free(r);
+    r = do_req("GET", "/w\xff\xc3\xa9\xed\xa0\x80x", NULL, NULL);
+    EXPECT(r, 404, "no route for \\\"GET\\\" \\\"/w?\xc3\xa9???x\\\"");
+    req_free(r);
     r = do_req("GET", "/api/messages?room=%zz", NULL, NULL);
     EXPECT(r, 400, "room has a malformed percent-escape or an encoded NUL");
     req_free(r);
