@@ -7,6 +7,55 @@
 
 #include "rest.h"
 
+/* Length of the valid UTF-8 sequence at s[0..n), 0 if it is not one. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    size_t len, i;
+    uint32_t cp;
+
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xC2 && s[0] <= 0xDF) {
+        len = 2;
+        cp = s[0] & 0x1F;
+    } else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
+        len = 3;
+        cp = s[0] & 0x0F;
+    } else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
+        len = 4;
+        cp = s[0] & 0x07;
+    } else {
+        return 0;
+    }
+    if (len > n)
+        return 0;
+    for (i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3F);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+/* Messages may carry text from the host or a storage plugin, or be cut
+ * inside a sequence by vsnprintf: keep the answer valid UTF-8. */
+static void utf8_sanitize(char *s)
+{
+    size_t n = strlen(s), i = 0, len;
+
+    while (i < n) {
+        len = utf8_seq((const unsigned char *)s + i, n - i);
+        if (len == 0) {
+            s[i++] = '?';
+            continue;
+        }
+        i += len;
+    }
+}
+
 static int error_v(rest_req *rq, int status, const parley_http_header *extra, size_t n_extra,
                    const char *code, const char *fmt, va_list ap)
 {
@@ -15,6 +64,7 @@ static int error_v(rest_req *rq, int status, const parley_http_header *extra, si
     int rc;
 
     vsnprintf(message, sizeof message, fmt, ap);
+    utf8_sanitize(message);
     rest_buf_init(&b);
     rest_buf_puts(&b, "{\"error\":{\"code\":");
     rest_json_string(&b, code, strlen(code));
@@ -92,39 +142,6 @@ int rest_error_status(rest_req *rq, int st, const char *message)
     default:
         return rest_error(rq, 500, "internal_error", "%s (%s)", m, parley_status_name(st));
     }
-}
-
-/* Length of the valid UTF-8 sequence at s[0..n), 0 if it is not one. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    size_t len, i;
-    uint32_t cp;
-
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xC2 && s[0] <= 0xDF) {
-        len = 2;
-        cp = s[0] & 0x1F;
-    } else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
-        len = 3;
-        cp = s[0] & 0x0F;
-    } else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
-        len = 4;
-        cp = s[0] & 0x07;
-    } else {
-        return 0;
-    }
-    if (len > n)
-        return 0;
-    for (i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
 }
 
 /*
