@@ -7,6 +7,7 @@
  *   cors.c            the origin allowlist and preflight answers
  *   metrics.c         request counters and latency histograms
  *   errors.c          JSON error bodies and status mapping
+ *   text.c            user input quoted into messages; UTF-8 safety
  *   json_out.c        a small JSON writer and the message shape
  *   json_in.c         bounded JSON body parsing
  *   params.c          strict parsing of query parameters
@@ -192,6 +193,10 @@ int rest_error_headers(rest_req *rq, int status, const parley_http_header *extra
 int rest_error_status(rest_req *rq, int parley_status, const char *message);
 /* 405 with Allow. */
 int rest_error_method(rest_req *rq, const char *allow);
+/* ---- text.c --------------------------------------------------------- */
+
+/* Replace every byte that is not part of valid UTF-8 by '?', in place. */
+void rest_utf8_sanitize(char *s);
 /* Quote user input for a message: at most REST_QUOTE_MAX bytes, cut on a
  * UTF-8 boundary, "..." appended when cut. `out` gets a NUL-terminated
  * string with the quotes. */
