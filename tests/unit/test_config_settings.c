@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -146,6 +147,38 @@ static void test_shipped_with_env(void **state)
     assert_non_null(strstr(err.message, "/configs/parley.yaml:12:10: log.level: 'loud' is not a log "
                                         "level (error, warn, info, debug, trace)"));
     clear_env();
+}
+
+/* Every shipped config must load (settings level: plugins are not loaded). */
+static void test_all_shipped_configs(void **state)
+{
+    DIR *d = opendir(PARLEY_TEST_SOURCE_DIR "/configs");
+    struct dirent *e;
+    size_t n = 0, failures = 0;
+
+    (void)state;
+    clear_env();
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL) {
+        parley_error err = PARLEY_ERROR_INIT;
+        struct parley__settings *s;
+        char path[1024];
+        size_t len = strlen(e->d_name);
+
+        if (len < 5 || strcmp(e->d_name + len - 5, ".yaml") != 0)
+            continue;
+        snprintf(path, sizeof path, "%s/configs/%s", PARLEY_TEST_SOURCE_DIR, e->d_name);
+        n++;
+        if (parley__settings_load(path, &s, &err) != 0) {
+            print_error("%s\n", err.message);
+            failures++;
+            continue;
+        }
+        parley__settings_free(s);
+    }
+    closedir(d);
+    assert_true(n >= 1);
+    assert_int_equal(failures, 0);
 }
 
 static void test_minimal(void **state)
@@ -386,6 +419,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shipped_defaults),
         cmocka_unit_test(test_shipped_with_env),
+        cmocka_unit_test(test_all_shipped_configs),
         cmocka_unit_test(test_minimal),
         cmocka_unit_test(test_every_key),
         cmocka_unit_test(test_log_names),
