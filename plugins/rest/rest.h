@@ -193,12 +193,13 @@ int rest_error_headers(rest_req *rq, int status, const parley_http_header *extra
 int rest_error_status(rest_req *rq, int parley_status, const char *message);
 /* 405 with Allow. */
 int rest_error_method(rest_req *rq, const char *allow);
+
 /* ---- text.c --------------------------------------------------------- */
 
 /* Replace every byte that is not part of valid UTF-8 by '?', in place. */
 void rest_utf8_sanitize(char *s);
 /* Quote user input for a message: at most REST_QUOTE_MAX bytes, cut on a
- * UTF-8 boundary, "..." appended when cut. `out` gets a NUL-terminated
+ * UTF-8 boundary, "..." appended when cut, invalid bytes as '?'. `out` gets a NUL-terminated
  * string with the quotes. */
 void rest_quote(char *out, size_t out_size, const char *s, size_t n);
 
