@@ -129,16 +129,17 @@ static int db_exec(sqlite3 *db, const char *sql, const char *what, const char *p
 }
 
 /* Run a one-row, one-column query and read its integer. */
-static int db_int(sqlite3 *db, const char *sql, int64_t *out, const char *path, parley_error *err)
+static int db_int(sqlite3 *db, const char *sql, int64_t *out, const char *what, const char *path,
+                  parley_error *err)
 {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
 
     if (rc != SQLITE_OK)
-        return db_fail(err, db, rc, "reading", path);
+        return db_fail(err, db, rc, what, path);
     rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
-        rc = db_fail(err, db, rc, "reading", path);
+        rc = db_fail(err, db, rc, what, path);
         sqlite3_finalize(st);
         return rc;
     }
@@ -251,7 +252,7 @@ static int create_schema(sq_writer *w, parley_error *err)
     rc = db_exec(w->db, "BEGIN IMMEDIATE", "creating the schema in", w->path, err);
     if (rc != PARLEY_OK)
         return rc;
-    rc = db_int(w->db, "PRAGMA user_version", &version, w->path, err);
+    rc = db_int(w->db, "PRAGMA user_version", &version, "creating the schema in", w->path, err);
     if (rc == PARLEY_OK && version != 0) {
         /* Another process created it meanwhile. */
         sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
@@ -282,13 +283,14 @@ static int check_identity(sq_writer *w, int64_t *version, parley_error *err)
     int64_t app = 0, objects = 0;
     int rc;
 
-    rc = db_int(w->db, "PRAGMA user_version", version, w->path, err);
+    rc = db_int(w->db, "PRAGMA user_version", version, "opening", w->path, err);
     if (rc == PARLEY_OK)
-        rc = db_int(w->db, "PRAGMA application_id", &app, w->path, err);
+        rc = db_int(w->db, "PRAGMA application_id", &app, "opening", w->path, err);
     if (rc != PARLEY_OK)
         return rc;
     if (*version == 0 && app == 0) {
-        rc = db_int(w->db, "SELECT count(*) FROM sqlite_schema", &objects, w->path, err);
+        rc = db_int(w->db, "SELECT count(*) FROM sqlite_schema", &objects, "opening", w->path,
+                    err);
         if (rc != PARLEY_OK)
             return rc;
         if (objects != 0)
