@@ -3,6 +3,7 @@
  *
  *   rest.c            descriptor, config schema, lifecycle, route registration
  *   dispatch.c        per-prefix request handlers: method, CORS, route choice
+ *   pending.c         requests held open for a host completion
  *   respond.c         sending a response: common headers, CORS, metrics
  *   cors.c            the origin allowlist and preflight answers
  *   metrics.c         request counters and latency histograms
@@ -154,7 +155,7 @@ int rest_on_metrics(void *arg, parley_http_request *req);
 int rest_on_catch_all(void *arg, parley_http_request *req);
 void rest_on_abort(void *arg, parley_http_request *req, void *req_ctx);
 
-/* ---- pending requests (dispatch.c) ---------------------------------- */
+/* ---- pending.c ------------------------------------------------------- */
 
 /* A pending request copying `rq`; `room` (may be NULL) is copied into the
  * same allocation. NULL when out of memory. */
