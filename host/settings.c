@@ -337,7 +337,11 @@ static int read_chat(struct parley__settings *s, const parley__node *root, parle
         const char *max_at = parley__config_location(c, "history_max");
         const char *limit_at = parley__config_location(c, "history_limit");
 
-        if (strcmp(max_at, "default") != 0)
+        if (strcmp(max_at, "default") != 0 && strcmp(limit_at, "default") == 0)
+            rc = node_error(err, parley__node_get(block, "history_max"),
+                            "%u is less than chat.history_limit (%u, the default)",
+                            s->chat.history_max, s->chat.history_limit);
+        else if (strcmp(max_at, "default") != 0)
             rc = node_error(err, parley__node_get(block, "history_max"),
                             "%u is less than chat.history_limit (%u, at %s)", s->chat.history_max,
                             s->chat.history_limit, limit_at);

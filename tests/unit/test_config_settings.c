@@ -344,6 +344,8 @@ static void test_refusals(void **state)
             "p.yaml:2:26: listener.idle_timeout: 0 is out of range (1s..1h)");
     refused("storage: {plugin: s}\nchat:\n  history_limit: 100\n  history_max: 99\n",
             "p.yaml:4:16: chat.history_max: 99 is less than chat.history_limit (100, at p.yaml:3:18)");
+    refused("storage: {plugin: s}\nchat:\n  history_max: 10\n",
+            "p.yaml:3:16: chat.history_max: 10 is less than chat.history_limit (50, the default)");
     refused("storage: {plugin: s}\nchat:\n  history_limit: 300\n",
             "p.yaml:3:18: chat.history_limit: 300 is greater than chat.history_max (200, the default)");
     refused("storage: {plugin: s}\nchat:\n  default_room: ''\n",
