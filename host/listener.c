@@ -354,6 +354,7 @@ static int filter_connection(int fd)
         send_canned(fd, 503, "Service Unavailable", "shutting_down", "the server is shutting down");
         return 1;
     }
+    L_DEBUG("new connection (fd %d): %u open", fd, L.connections);
     if (L.connections >= L.opts.max_connections) {
         /* TODO(metrics): parley_listener_refused_total{reason="max_connections"} */
         L_WARN("refusing a new connection: %u open, listener.max_connections is %u",
@@ -434,9 +435,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_RECEIVE:
         return pss ? parley__ws_on_receive(wsi, pss, in, len) : -1;
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-        if (pss != NULL)
-            parley__ws_on_peer_close(wsi, pss, in, len);
-        return 0;
+        return pss ? parley__ws_on_peer_close(wsi, pss, in, len) : 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return pss ? parley__ws_on_writeable(wsi, pss) : 0;
     case LWS_CALLBACK_CLOSED:

@@ -5,9 +5,12 @@
  * lws_write from LWS_CALLBACK_HTTP_WRITEABLE, and held requests
  * (long-polling) that outlive lws's 5 s content timeout.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #include "listener_int.h"
 #include "listener_text.h"
@@ -27,6 +30,16 @@ static const struct {
 };
 
 #define MAX_HOLD_MS (60ull * 60 * 1000)
+/* How often a held request checks that its peer is still there. */
+#define HOLD_POLL_MS 250ull
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 const char *parley__peer(struct lws *wsi, char *buf, size_t size)
 {
@@ -119,14 +132,14 @@ static char *copy_method(struct lws *wsi, struct parley_http_request *req, int *
 
 /* lws 4.1.6 has already percent-decoded the path and each query argument
  * (and split the arguments at '&'). Re-encode them so plugins see a
- * well-formed path and a raw query that parley__query_param decodes back
+ * well-formed path and a raw query that parley__text_query_param decodes back
  * to exactly what lws decoded. */
 static char *encode_path(const char *uri, int len)
 {
     size_t cap = (size_t)len * 3 + 1;
     char *out = malloc(cap);
 
-    if (out != NULL && parley__pct_encode(uri, (size_t)len, "?#", out, cap) < 0) {
+    if (out != NULL && parley__text_pct_encode(uri, (size_t)len, "?#", out, cap) < 0) {
         free(out);
         out = NULL;
     }
@@ -158,7 +171,7 @@ static char *encode_query(struct lws *wsi)
             break;
         if (o > 0)
             out[o++] = '&';
-        w = parley__pct_encode(frag, (size_t)n, "&+#;", out + o, cap - o);
+        w = parley__text_pct_encode(frag, (size_t)n, "&+#;", out + o, cap - o);
         if (w < 0)
             break;
         o += (size_t)w;
@@ -511,13 +524,39 @@ int parley__http_on_writeable(struct lws *wsi, struct parley__pss *pss)
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
-/* A held request ran out of time: the plugin hears on_abort, the client a 504. */
+/*
+ * The held request's timer (lws_set_timer_usecs). lws does not read a
+ * connection in the middle of a transaction, so it would notice a peer that
+ * went away only when the hold ends; and with POLLIN left on, an EOF would
+ * wake the loop over and over. So a held request's rx is flow-controlled
+ * off, and this tick peeks at the socket every HOLD_POLL_MS: EOF or an error
+ * means the peer is gone (on_abort, then the connection is killed); past
+ * the deadline the plugin hears on_abort and the client gets a 504.
+ */
 int parley__http_on_timer(struct lws *wsi, struct parley__pss *pss)
 {
     struct parley_http_request *req = pss->req;
+    uint64_t now = mono_ms();
+    char b;
+    ssize_t n;
 
     if (req == NULL || !req->held || req->responded || req->aborted)
         return 0;
+    n = recv(lws_get_socket_fd(wsi), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        L_DEBUG("%s %s: peer went away while held", req->method, req->path);
+        req->aborted = 1;
+        if (req->route.on_abort != NULL)
+            req->route.on_abort(req->route.arg, req, req->req_ctx);
+        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        return 0;
+    }
+    if (now < req->hold_deadline_ms) {
+        uint64_t left = req->hold_deadline_ms - now;
+
+        lws_set_timer_usecs(wsi, (lws_usec_t)(left < HOLD_POLL_MS ? left : HOLD_POLL_MS) * 1000);
+        return 0;
+    }
     L_DEBUG("%s %s: held request timed out", req->method, req->path);
     req->aborted = 1;
     if (req->route.on_abort != NULL)
@@ -582,7 +621,7 @@ int parley__http_query_param(const parley_http_request *req, const char *key, ch
 {
     if (req == NULL || key == NULL)
         return PARLEY_EINVAL;
-    return parley__query_param(req->query, key, out, out_size);
+    return parley__text_query_param(req->query, key, out, out_size);
 }
 
 int parley__http_header(const parley_http_request *req, const char *name, char *out,
@@ -713,8 +752,10 @@ int parley__http_respond(parley_http_request *req, int status, const parley_http
         return PARLEY_ENOMEM;
     }
     req->responded = 1;
-    if (req->held)
+    if (req->held) {
         lws_set_timer_usecs(req->wsi, LWS_SET_TIMER_USEC_CANCEL);
+        lws_rx_flow_control(req->wsi, 1);
+    }
     lws_callback_on_writable(req->wsi);
     return rc;
 }
@@ -733,6 +774,9 @@ int parley__http_hold(parley_http_request *req, uint64_t timeout_ms, void *req_c
      * when the headers arrived and kills the connection when it fires.
      * Replace it by a backstop past our own, precise hold timer. */
     lws_set_timeout(req->wsi, PENDING_TIMEOUT_USER_OK, (int)(timeout_ms / 1000) + 10);
-    lws_set_timer_usecs(req->wsi, (lws_usec_t)timeout_ms * 1000);
+    req->hold_deadline_ms = mono_ms() + timeout_ms;
+    lws_rx_flow_control(req->wsi, 0);
+    lws_set_timer_usecs(req->wsi,
+                        (lws_usec_t)(timeout_ms < HOLD_POLL_MS ? timeout_ms : HOLD_POLL_MS) * 1000);
     return 0;
 }

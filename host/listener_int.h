@@ -55,6 +55,7 @@ struct parley_http_request {
     size_t body_len, body_cap, max_body;
     uint64_t content_length;
     void *req_ctx;
+    uint64_t hold_deadline_ms;  /* monotonic */
     unsigned headers_ok : 1;    /* inside on_request / on_upgrade: lws headers readable */
     unsigned held : 1;
     unsigned responded : 1;     /* http_respond was called (the plugin is done with it) */
@@ -89,6 +90,7 @@ struct parley_conn {
     int peer_code;              /* from the peer's close frame */
     char close_reason[124];
     unsigned closing : 1;       /* a close is pending (after the queue drains) */
+    unsigned close_sent : 1;    /* our close frame is written; waiting for the peer's */
     unsigned opened : 1;        /* on_open ran */
     unsigned closed : 1;        /* on_close ran */
     char remote[64];
@@ -147,8 +149,8 @@ const char *parley__peer(struct lws *wsi, char *buf, size_t size);
 int parley__ws_confirm_upgrade(struct lws *wsi);
 int parley__ws_on_established(struct lws *wsi, struct parley__pss *pss);
 int parley__ws_on_receive(struct lws *wsi, struct parley__pss *pss, const void *in, size_t len);
-void parley__ws_on_peer_close(struct lws *wsi, struct parley__pss *pss, const void *in,
-                              size_t len);
+int parley__ws_on_peer_close(struct lws *wsi, struct parley__pss *pss, const void *in,
+                             size_t len);
 int parley__ws_on_writeable(struct lws *wsi, struct parley__pss *pss);
 void parley__ws_on_closed(struct lws *wsi, struct parley__pss *pss);
 void parley__ws_on_destroy(struct lws *wsi);

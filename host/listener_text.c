@@ -7,7 +7,7 @@
 
 #include "listener_text.h"
 
-int parley__utf8_valid(const unsigned char *s, size_t n)
+int parley__text_utf8_valid(const unsigned char *s, size_t n)
 {
     size_t i = 0;
 
@@ -103,7 +103,7 @@ static int decode(const char *s, size_t n, char *out, size_t out_size)
     return o > (size_t)0x7fffffff ? PARLEY_ETOOBIG : (int)o;
 }
 
-int parley__query_param(const char *query, const char *key, char *out, size_t out_size)
+int parley__text_query_param(const char *query, const char *key, char *out, size_t out_size)
 {
     size_t klen;
     const char *p = query;
@@ -140,7 +140,7 @@ int parley__query_param(const char *query, const char *key, char *out, size_t ou
     return PARLEY_ENOTFOUND;
 }
 
-int parley__pct_encode(const char *src, size_t n, const char *also, char *out, size_t out_size)
+int parley__text_pct_encode(const char *src, size_t n, const char *also, char *out, size_t out_size)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t o = 0;
@@ -165,7 +165,7 @@ int parley__pct_encode(const char *src, size_t n, const char *also, char *out, s
     return (int)o;
 }
 
-int parley__ascii_ieq(const char *a, size_t alen, const char *b)
+int parley__text_ascii_ieq(const char *a, size_t alen, const char *b)
 {
     size_t i;
 

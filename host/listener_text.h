@@ -10,7 +10,7 @@
 
 /* 1 when s[0..n) is well-formed UTF-8 (no overlongs, no surrogates, nothing
  * above U+10FFFF), else 0. */
-int parley__utf8_valid(const unsigned char *s, size_t n);
+int parley__text_utf8_valid(const unsigned char *s, size_t n);
 
 /*
  * Find the first parameter `key` in a raw query ("a=1&b=x%20y") and copy its
@@ -18,16 +18,16 @@ int parley__utf8_valid(const unsigned char *s, size_t n);
  * Returns the length, PARLEY_ENOTFOUND, PARLEY_ETOOBIG or PARLEY_EINVAL
  * (a '%' not followed by two hex digits, or a decoded NUL).
  */
-int parley__query_param(const char *query, const char *key, char *out, size_t out_size);
+int parley__text_query_param(const char *query, const char *key, char *out, size_t out_size);
 
 /*
  * Percent-encode src[0..n) into out (NUL-terminated), escaping '%', bytes
  * outside printable ASCII, and the characters in `also`. Returns the
  * length, or -1 when out is too small.
  */
-int parley__pct_encode(const char *src, size_t n, const char *also, char *out, size_t out_size);
+int parley__text_pct_encode(const char *src, size_t n, const char *also, char *out, size_t out_size);
 
 /* Case-insensitive ASCII comparison of a with the NUL-terminated b. */
-int parley__ascii_ieq(const char *a, size_t alen, const char *b);
+int parley__text_ascii_ieq(const char *a, size_t alen, const char *b);
 
 #endif /* PARLEY__LISTENER_TEXT_H */

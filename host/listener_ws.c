@@ -267,7 +267,7 @@ static int close_now(struct lws *wsi, struct parley_conn *c, int code, const cha
 
 static int deliver(struct lws *wsi, struct parley_conn *c, const unsigned char *data, size_t len)
 {
-    if (!c->rx_binary && !parley__utf8_valid(data, len)) {
+    if (!c->rx_binary && !parley__text_utf8_valid(data, len)) {
         char peer[64] = "";
 
         L_WARN("websocket %s from %s: text message is not valid UTF-8; closing 1007",
@@ -343,16 +343,21 @@ int parley__ws_on_receive(struct lws *wsi, struct parley__pss *pss, const void *
     }
 }
 
-void parley__ws_on_peer_close(struct lws *wsi, struct parley__pss *pss, const void *in,
-                              size_t len)
+int parley__ws_on_peer_close(struct lws *wsi, struct parley__pss *pss, const void *in,
+                             size_t len)
 {
     struct parley_conn *c = pss->conn;
     const unsigned char *p = in;
 
     if (c == NULL)
-        return;
-    /* lws has already replaced a code the RFC forbids on the wire by 1002. */
+        return 0;
+    /* The answer to our own close frame (send_close): hang up. */
+    if (c->close_sent)
+        return -1;
+    /* lws has already replaced a code the RFC forbids on the wire by 1002;
+     * returning 0 lets lws echo the close. */
     c->peer_code = len >= 2 && p != NULL ? (p[0] << 8) | p[1] : 1005;
+    return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -367,6 +372,33 @@ static void pop(struct parley_conn *c, size_t wire)
     c->queued -= wire;
 }
 
+/*
+ * Our close frame, pre-framed like the data before it. Returning -1 from
+ * SERVER_WRITEABLE after lws_close_reason would be the documented way, but
+ * Debian's lws 4.1.6 is a _DEBUG build whose libuv service path closes the
+ * wsi twice ("uv repeat test") and the second close kills the socket before
+ * the close frame is sent. So we send it ourselves, and hang up when the
+ * peer's answering close arrives (or after PENDING_TIMEOUT_CLOSE_ACK).
+ */
+static int send_close(struct lws *wsi, struct parley_conn *c)
+{
+    unsigned char *f = L.scratch + LWS_PRE;
+    size_t rl = strlen(c->close_reason);
+
+    if (rl > 123)
+        rl = 123;
+    f[0] = 0x88;                            /* FIN + close */
+    f[1] = (unsigned char)(2 + rl);
+    f[2] = (unsigned char)(c->close_code >> 8);
+    f[3] = (unsigned char)c->close_code;
+    memcpy(f + 4, c->close_reason, rl);
+    if (lws_write(wsi, f, 4 + rl, LWS_WRITE_RAW) < 0)
+        return -1;
+    c->close_sent = 1;
+    lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_ACK, 5);
+    return 0;
+}
+
 int parley__ws_on_writeable(struct lws *wsi, struct parley__pss *pss)
 {
     struct parley_conn *c = pss->conn;
@@ -376,11 +408,9 @@ int parley__ws_on_writeable(struct lws *wsi, struct parley__pss *pss)
     if (c == NULL)
         return 0;
     if (c->ring_count == 0) {
-        if (!c->closing)
+        if (!c->closing || c->close_sent)
             return 0;
-        lws_close_reason(wsi, (enum lws_close_status)c->close_code,
-                         (unsigned char *)c->close_reason, strlen(c->close_reason));
-        return -1;
+        return send_close(wsi, c);
     }
     while (c->ring_count > 0) {
         size_t wl;
