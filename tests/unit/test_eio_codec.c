@@ -485,6 +485,10 @@ static void test_builder(void **state)
     assert_int_equal(b.len, need);
     assert_int_equal(b.count, 4);
     assert_int_equal(eio_builder_add(&b, 7, NULL, 0, &err), PARLEY_EINVAL);
+    eio_builder_init(&b, buf, sizeof buf);
+    assert_int_equal(eio_builder_add(&b, EIO_MESSAGE, "a\x1e" "6", 3, &err), PARLEY_EINVAL);
+    assert_non_null(strstr(err.message, "contains the record separator 0x1e"));
+    assert_int_equal(b.len, 0);
 
     /* One byte short for the last packet. */
     eio_builder_init(&b, buf, need - 1);

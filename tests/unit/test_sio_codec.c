@@ -475,6 +475,15 @@ static void test_json_hygiene(void **state)
     expect_error("2[\"a\",{\"k\\u0000\":1}]", PARLEY_EPROTO, "\\u0000 escape");
     expect_error("2[\"a\",\"\\ud800\"]", PARLEY_EPROTO, "not valid JSON"); /* J04 lone surrogate */
     expect_error("2[\"a\",NaN]", PARLEY_EPROTO, "not valid JSON");
+    /* Raw control bytes: none in strings, only JSON whitespace outside. */
+    expect_error("2[\"a\x1e" "b\"]", PARLEY_EPROTO, "payload has a raw control byte 0x1e at byte 3");
+    expect_error("2[\"a\tb\"]", PARLEY_EPROTO, "raw control byte 0x09");
+    expect_error("2[\"a\",\x01" "1]", PARLEY_EPROTO, "raw control byte 0x01 at byte 5");
+    decode_ok("2[\t\"a\",\r\n1 ]", &p);
+    sio_packet_clear(&p);
+    decode_ok("2[\"a\\u001e\\t\"]", &p); /* escaped, they are fine */
+    assert_string_equal(p.event, "a\x1e\t");
+    sio_packet_clear(&p);
     expect_error("2[\"a\",0x10]", PARLEY_EPROTO, "not valid JSON");
     /* Escaped quotes and brackets inside strings do not confuse the scan. */
     decode_ok("2[\"a\",\"]]]\\\"[[[\\\\\"]", &p);

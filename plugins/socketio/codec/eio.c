@@ -1,6 +1,7 @@
 /* Engine.IO v4 packets and long-polling payloads; see eio.h for the rules. */
 #include "eio.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -191,7 +192,7 @@ int eio_decode_payload(uint8_t *body, size_t len, const eio_limits *lim, eio_pac
         const uint8_t *sep = memchr(body + start, EIO_SEPARATOR, len - start);
         size_t end = sep ? (size_t)(sep - body) : len;
 
-        if (++count > lim->max_packets)
+        if (++count > lim->max_packets || count > INT_MAX)
             return parley_error_set(err, PARLEY_ELIMIT,
                                     "engine.io payload: more than %zu packets", lim->max_packets);
         rc = check_packet(body + start, end - start, lim, count, &pkt, err);
@@ -262,6 +263,11 @@ int eio_builder_add(eio_builder *b, int type, const void *data, size_t len, parl
 
     if (type < EIO_OPEN || type > EIO_NOOP)
         return parley_error_set(err, PARLEY_EINVAL, "engine.io payload: invalid packet type %d", type);
+    /* The separator inside a packet would split it in two on the client.
+     * JSON text never has one raw (serialisers escape it as \u001e). */
+    if (len > 0 && memchr(data, EIO_SEPARATOR, len))
+        return parley_error_set(err, PARLEY_EINVAL,
+                                "engine.io payload: packet data contains the record separator 0x1e");
     rc = builder_reserve(b, eio_polling_packet_size(0, len), err);
     if (rc < 0)
         return rc;

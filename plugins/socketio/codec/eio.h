@@ -103,7 +103,8 @@ size_t eio_polling_packet_size(int binary, size_t len);
  * total first (eio_polling_packet_size per packet + one separator between
  * packets), allocate once, then add: each add is O(packet), never a
  * re-copy. A packet that does not fit is refused (PARLEY_ETOOBIG) and the
- * builder is left unchanged.
+ * builder is left unchanged; so is a text packet whose data contains the
+ * separator 0x1e (PARLEY_EINVAL), which would split it on the client.
  */
 typedef struct eio_builder {
     char *buf;

@@ -21,6 +21,11 @@ int sio_json_prescan(const char *s, size_t n, uint32_t max_depth, size_t max_nod
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
 
+        if ((unsigned char)c < 0x20 &&
+            (in_string || (c != ' ' && c != '\t' && c != '\n' && c != '\r'))) {
+            out->at = i;
+            return SIO_JSON_SCAN_CTRL;
+        }
         if (in_string) {
             if (c == '\\') {
                 if (i + 1 < n && s[i + 1] == 'u' && is_nul_escape(s, n, i + 1)) {

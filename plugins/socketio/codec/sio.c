@@ -270,6 +270,10 @@ static int parse_json(const char *s, size_t n, const sio_limits *lim, cJSON **ou
     case SIO_JSON_SCAN_TOO_MANY:
         return sio__fail(err, PARLEY_ELIMIT, "payload has more than %zu values",
                          lim->max_json_nodes);
+    case SIO_JSON_SCAN_CTRL:
+        return sio__fail(err, PARLEY_EPROTO,
+                         "payload has a raw control byte 0x%02x at byte %zu",
+                         (unsigned char)s[scan.at], scan.at);
     case SIO_JSON_SCAN_NUL:
         return sio__fail(err, PARLEY_EPROTO, "payload contains a \\u0000 escape at byte %zu",
                          scan.at);
