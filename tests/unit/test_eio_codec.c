@@ -277,6 +277,12 @@ static void test_payload_spec_examples(void **state)
     assert_int_equal(c.len[1], 4);
     assert_memory_equal(c.data[1], "\x01\x02\x03\x04", 4);
 
+    /* The v4 test suite's bodies. */
+    s = "4test1\x1e" "4test2\x1e" "4test3";
+    assert_int_equal(payload_n(s, strlen(s), NULL, &c, &err), 3);
+    assert_memory_equal(c.data[2], "test3", 5);
+    expect_payload_error("abc", 3, PARLEY_EPROTO, "packet 1: invalid packet type 'a'");
+
     /* The sample session's POST. */
     s = "42[\"hello\"]\x1e" "42[\"world\"]";
     assert_int_equal(payload_n(s, strlen(s), NULL, &c, &err), 2);

@@ -842,6 +842,111 @@ static void test_decoder_limits(void **state)
     }
 }
 
+/*
+ * How the plugin uses the representation: the echo behaviours the official
+ * v5 test suite expects (message -> message-back, message-with-ack -> ack),
+ * built from the decoded tree and the placeholder nodes.
+ */
+static char *reencode(const sio_out *tmpl, cJSON *args, size_t *n)
+{
+    parley_error err = PARLEY_ERROR_INIT;
+    char *json = cJSON_PrintUnformatted(args);
+    sio_out o = *tmpl;
+    char *buf;
+
+    assert_non_null(json);
+    o.json = json;
+    o.json_len = strlen(json);
+    buf = malloc(sio_encoded_size(&o) + 1);
+    assert_non_null(buf);
+    assert_int_equal(sio_encode(&o, buf, sio_encoded_size(&o), n, &err), 0);
+    buf[*n] = '\0';
+    cJSON_free(json);
+    return buf;
+}
+
+static void test_suite_echo_shapes(void **state)
+{
+    parley_error err = PARLEY_ERROR_INIT;
+    sio_decoder d;
+    sio_message m;
+    char *out;
+    size_t n;
+
+    sio_decoder_init(&d, NULL);
+
+    /* 42["message",1,"2",{"3":[true]}] -> 42["message-back",1,"2",{"3":[true]}] */
+    assert_int_equal(sio_decoder_text(&d, LIT("2[\"message\",1,\"2\",{\"3\":[true]}]"), &m, &err),
+                     SIO_DECODED);
+    cJSON_SetValuestring(m.pkt.data->child, "message-back");
+    out = reencode(&(sio_out){ .type = SIO_EVENT, .eio_message = 1 }, m.pkt.data, &n);
+    assert_string_equal(out, "42[\"message-back\",1,\"2\",{\"3\":[true]}]");
+    free(out);
+    sio_message_clear(&m);
+
+    /* 42456["message-with-ack",1,"2",{"3":[false]}] -> 43456[1,"2",{"3":[false]}] */
+    assert_int_equal(sio_decoder_text(&d, LIT("2456[\"message-with-ack\",1,\"2\",{\"3\":[false]}]"),
+                                      &m, &err),
+                     SIO_DECODED);
+    assert_int_equal(m.pkt.ack_id, 456);
+    cJSON_DeleteItemFromArray(m.pkt.data, 0);
+    out = reencode(&(sio_out){ .type = SIO_ACK, .has_ack = 1, .ack_id = m.pkt.ack_id,
+                               .eio_message = 1 },
+                   m.pkt.data, &n);
+    assert_string_equal(out, "43456[1,\"2\",{\"3\":[false]}]");
+    free(out);
+    sio_message_clear(&m);
+
+    /* 452-["message",ph0,ph1] + 2 buffers -> 452-["message-back",ph0,ph1] */
+    assert_int_equal(sio_decoder_text(&d, LIT("52-[\"message\"," PH(0) "," PH(1) "]"), &m, &err),
+                     SIO_PENDING);
+    assert_int_equal(sio_decoder_binary(&d, (const uint8_t *)"\x01\x02\x03", 3, &m, &err),
+                     SIO_PENDING);
+    assert_int_equal(sio_decoder_binary(&d, (const uint8_t *)"\x04\x05\x06", 3, &m, &err),
+                     SIO_DECODED);
+    cJSON_SetValuestring(m.pkt.data->child, "message-back");
+    out = reencode(&(sio_out){ .type = SIO_BINARY_EVENT, .attachments = m.pkt.attachments,
+                               .eio_message = 1 },
+                   m.pkt.data, &n);
+    assert_string_equal(out, "452-[\"message-back\"," PH(0) "," PH(1) "]");
+    assert_memory_equal(m.att[1].bytes, "\x04\x05\x06", 3);
+    free(out);
+    sio_message_clear(&m);
+
+    /* 452-789["message-with-ack",ph0,ph1] -> 462-789[ph0,ph1] */
+    assert_int_equal(sio_decoder_text(&d, LIT("52-789[\"message-with-ack\"," PH(0) "," PH(1) "]"),
+                                      &m, &err),
+                     SIO_PENDING);
+    assert_int_equal(sio_decoder_binary(&d, (const uint8_t *)"\x01\x02\x03", 3, &m, &err),
+                     SIO_PENDING);
+    assert_int_equal(sio_decoder_binary(&d, (const uint8_t *)"\x04\x05\x06", 3, &m, &err),
+                     SIO_DECODED);
+    cJSON_DeleteItemFromArray(m.pkt.data, 0);
+    /* The placeholder nodes survive the edit. */
+    assert_ptr_equal(m.att[0].node, m.pkt.data->child);
+    out = reencode(&(sio_out){ .type = SIO_BINARY_ACK, .attachments = m.pkt.attachments,
+                               .has_ack = 1, .ack_id = m.pkt.ack_id, .eio_message = 1 },
+                   m.pkt.data, &n);
+    assert_string_equal(out, "462-789[" PH(0) "," PH(1) "]");
+    free(out);
+    sio_message_clear(&m);
+
+    /* 40{"token":"123"} -> 42["auth",{"token":"123"}] */
+    assert_int_equal(sio_decoder_text(&d, LIT("0{\"token\":\"123\"}"), &m, &err), SIO_DECODED);
+    {
+        cJSON *args = cJSON_CreateArray();
+
+        cJSON_AddItemToArray(args, cJSON_CreateString("auth"));
+        cJSON_AddItemToArray(args, cJSON_Duplicate(m.pkt.data, 1));
+        out = reencode(&(sio_out){ .type = SIO_EVENT, .eio_message = 1 }, args, &n);
+        assert_string_equal(out, "42[\"auth\",{\"token\":\"123\"}]");
+        free(out);
+        cJSON_Delete(args);
+    }
+    sio_message_clear(&m);
+    sio_decoder_reset(&d);
+}
+
 /* ---- encoding ----------------------------------------------------------- */
 
 static void expect_encode(const sio_out *o, const char *want)
@@ -1050,6 +1155,7 @@ int main(void)
         cmocka_unit_test(test_decoder_binary_ack_and_zero),
         cmocka_unit_test(test_decoder_s04_s05),
         cmocka_unit_test(test_decoder_limits),
+        cmocka_unit_test(test_suite_echo_shapes),
         cmocka_unit_test(test_encode_examples),
         cmocka_unit_test(test_encode_refusals),
         cmocka_unit_test(test_round_trip),
