@@ -252,6 +252,18 @@ static int type_ranged(uint32_t type)
     return type == PARLEY_CONFIG_INT || type == PARLEY_CONFIG_DURATION || type == PARLEY_CONFIG_SIZE;
 }
 
+/* plugin.h: both bounds 0 means unbounded; max 0 above a positive min means
+ * "at least min". */
+static int64_t key_min(const parley_config_key *k)
+{
+    return k->min == 0 && k->max == 0 ? INT64_MIN : k->min;
+}
+
+static int64_t key_max(const parley_config_key *k)
+{
+    return k->max == 0 && k->min >= 0 ? INT64_MAX : k->max;
+}
+
 static const char *format_bound(uint32_t type, int64_t v, char *buf, size_t cap)
 {
     if (type == PARLEY_CONFIG_DURATION)
@@ -297,7 +309,7 @@ static int convert_text(const parley_config_key *k, const char *s, size_t len, s
         return T_SYNTAX;
     if (rc == PARLEY_ETOOBIG)
         return T_TOOBIG;
-    if (type_ranged(k->type) && !(k->min == 0 && k->max == 0) && (v->i < k->min || v->i > k->max))
+    if (type_ranged(k->type) && (v->i < key_min(k) || v->i > key_max(k)))
         return T_RANGE;
     return T_OK;
 }
@@ -326,7 +338,7 @@ static void describe(char *buf, size_t cap, const parley_config_key *k, int why,
     case T_RANGE:
         snprintf(buf, cap, "%s is out of range (%s..%s)", shown,
                  format_bound(k->type, k->min, lo, sizeof lo),
-                 format_bound(k->type, k->max, hi, sizeof hi));
+                 k->max == 0 && k->min > 0 ? "" : format_bound(k->type, k->max, hi, sizeof hi));
         break;
     case T_NUL:
         snprintf(buf, cap, "%s%s%s contains a NUL character", q, shown, q);
@@ -480,7 +492,7 @@ int parley__schema_check(const parley_config_schema *schema, const char *owner, 
             return parley_error_set(err, PARLEY_EINVAL,
                                     "%s: config schema key '%s': has no default and is not REQUIRED",
                                     owner, k->name);
-        if (type_ranged(k->type) && !(k->min == 0 && k->max == 0) && k->min > k->max)
+        if (type_ranged(k->type) && key_min(k) > key_max(k))
             return parley_error_set(err, PARLEY_EINVAL,
                                     "%s: config schema key '%s': min %" PRId64 " is greater than max %" PRId64,
                                     owner, k->name, k->min, k->max);

@@ -54,6 +54,8 @@ enum parley_config_type {
     PARLEY_CONFIG_SIZE = 6,       /* "512", "64KiB", "1MiB", "1MB", "2GiB"; read as bytes */
     PARLEY_CONFIG_STRING_LIST = 7 /* a YAML sequence of scalars (a lone scalar is a list of one) */
 };
+/* The config_* accessors of host.h return NULL/0 for a key the schema does
+ * not declare: declare every key you read. */
 
 /* Flags of a config key. Since 1.0. */
 #define PARLEY_CONFIG_REQUIRED 0x1u  /* no default: the YAML must set it */
@@ -63,8 +65,11 @@ typedef struct parley_config_key {
     const char *name;          /* the YAML key, e.g. "busy_timeout", since 1.0 */
     uint32_t type;             /* enum parley_config_type, since 1.0 */
     uint32_t flags;            /* PARLEY_CONFIG_* flags, since 1.0 */
-    const char *default_value; /* as YAML text; NULL only with REQUIRED (or an empty list), since 1.0 */
-    int64_t min;               /* INT/DURATION/SIZE: inclusive bounds; both 0 = no bounds, since 1.0 */
+    const char *default_value; /* as YAML text ("5s", "64KiB"; a STRING_LIST as a flow
+                                  sequence "[a, b]"); NULL only with REQUIRED or for an empty
+                                  list; an optional STRING without default uses "", since 1.0 */
+    int64_t min;               /* INT/DURATION/SIZE: inclusive bounds; both 0 = unbounded;
+                                  max 0 with min > 0 = no upper bound, since 1.0 */
     int64_t max;
     const char *help;          /* one line for docs and --help-plugin, since 1.0 */
 } parley_config_key;
