@@ -22,6 +22,7 @@
 #include "listener_int.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 
 struct parley__listener parley__L;
 #define L parley__L
@@ -249,6 +250,46 @@ static int probe_bind(const char *host, int port, parley_error *err)
                             strerror(last ? last : EADDRNOTAVAIL));
 }
 
+/* WebSocket liveness: lws pings a connection that has been silent for half
+ * of idle_timeout and hangs up if no pong came by the full idle_timeout.
+ * Must outlive the context. */
+static lws_retry_bo_t idle_policy;
+
+static void register_metrics(void)
+{
+    struct parley__listener_metrics *m = &L.m;
+    const int C = PARLEY_METRIC_COUNTER, G = PARLEY_METRIC_GAUGE;
+    const char *refused = "parley_listener_refused_total";
+    const char *refused_help = "connections or upgrades the listener refused, by reason";
+    const char *http = "parley_listener_http_refused_total";
+    const char *http_help = "HTTP requests the listener answered itself with an error, by status";
+    const char *ws = "parley_listener_ws_closed_total";
+    const char *ws_help = "WebSockets the listener closed for a broken limit, by close code";
+
+    m->connections = parley__metric_simple(G, "parley_listener_connections",
+                                           "open connections on the shared port", NULL);
+    m->websockets = parley__metric_simple(G, "parley_listener_websockets",
+                                          "open WebSocket connections", NULL);
+    m->refused_limit = parley__metric_simple(C, refused, refused_help, "reason=\"max_connections\"");
+    m->refused_draining = parley__metric_simple(C, refused, refused_help, "reason=\"draining\"");
+    m->refused_upgrade = parley__metric_simple(C, refused, refused_help, "reason=\"upgrade\"");
+    m->refused_connect = parley__metric_simple(C, refused, refused_help, "reason=\"connect\"");
+    m->http_400 = parley__metric_simple(C, http, http_help, "status=\"400\"");
+    m->http_404 = parley__metric_simple(C, http, http_help, "status=\"404\"");
+    m->http_411 = parley__metric_simple(C, http, http_help, "status=\"411\"");
+    m->http_413 = parley__metric_simple(C, http, http_help, "status=\"413\"");
+    m->http_503 = parley__metric_simple(C, http, http_help, "status=\"503\"");
+    m->ws_1007 = parley__metric_simple(C, ws, ws_help, "code=\"1007\"");
+    m->ws_1009 = parley__metric_simple(C, ws, ws_help, "code=\"1009\"");
+    m->ws_slow = parley__metric_simple(C, ws, ws_help, "code=\"1008\"");
+    m->ws_writes = parley__metric_simple(C, "parley_listener_ws_writes_total",
+                                         "lws_write calls on WebSockets (one per batch)", NULL);
+    m->ws_frames = parley__metric_simple(C, "parley_listener_ws_frames_total",
+                                         "WebSocket frames written", NULL);
+    m->ws_bytes = parley__metric_simple(C, "parley_listener_ws_bytes_total",
+                                        "WebSocket bytes written", NULL);
+}
+
 int parley__listener_listen(parley_error *err)
 {
     struct lws_context_creation_info info;
@@ -264,6 +305,7 @@ int parley__listener_listen(parley_error *err)
     if ((rc = probe_bind(host, L.opts.port, err)) < 0)
         return rc;
 
+    register_metrics();
     L.scratch = malloc(LWS_PRE + PARLEY__WRITE_BATCH);
     if (L.scratch == NULL)
         return parley_error_set(err, PARLEY_ENOMEM, "listener: out of memory");
@@ -296,6 +338,18 @@ int parley__listener_listen(parley_error *err)
     info.pt_serv_buf_size = 16384;
     info.timeout_secs = (unsigned)((L.opts.header_timeout_ms + 999) / 1000);
     info.keepalive_timeout = (int)((L.opts.idle_timeout_ms + 999) / 1000);
+    {
+        uint64_t idle = (L.opts.idle_timeout_ms + 999) / 1000;
+
+        if (idle < 2)
+            idle = 2;
+        if (idle > 65535)
+            idle = 65535;
+        memset(&idle_policy, 0, sizeof idle_policy);
+        idle_policy.secs_since_valid_ping = (uint16_t)(idle / 2);
+        idle_policy.secs_since_valid_hangup = (uint16_t)idle;
+        info.retry_and_idle_policy = &idle_policy;
+    }
 
     L.ctx = lws_create_context(&info);
     if (L.ctx == NULL) {
@@ -350,13 +404,14 @@ static void send_canned(int fd, int status, const char *reason, const char *code
 static int filter_connection(int fd)
 {
     if (L.draining) {
+        PARLEY__COUNT(refused_draining);
         L_DEBUG("refusing a new connection: shutting down");
         send_canned(fd, 503, "Service Unavailable", "shutting_down", "the server is shutting down");
         return 1;
     }
     L_DEBUG("new connection (fd %d): %u open", fd, L.connections);
     if (L.connections >= L.opts.max_connections) {
-        /* TODO(metrics): parley_listener_refused_total{reason="max_connections"} */
+        PARLEY__COUNT(refused_limit);
         L_WARN("refusing a new connection: %u open, listener.max_connections is %u",
                L.connections, L.opts.max_connections);
         send_canned(fd, 503, "Service Unavailable", "too_many_connections",
@@ -371,6 +426,7 @@ static int refuse_raw(struct lws *wsi)
 {
     char peer[64];
 
+    PARLEY__COUNT(refused_connect);
     L_WARN("refusing CONNECT from %s: not a proxy", parley__peer(wsi, peer, sizeof peer));
     send_canned(lws_get_socket_fd(wsi), 405, "Method Not Allowed", "method_not_allowed",
                 "CONNECT is not supported");
@@ -390,11 +446,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return filter_connection((int)(intptr_t)in);
     case LWS_CALLBACK_WSI_CREATE:
         L.connections++;
+        parley__metric_set(L.m.connections, L.connections);
         return 0;
     case LWS_CALLBACK_WSI_DESTROY:
         /* The listening socket is destroyed without a create: clamp. */
         if (L.connections > 0)
             L.connections--;
+        parley__metric_set(L.m.connections, L.connections);
         if (pss != NULL) {
             parley__http_on_gone(pss);
             if (pss->conn != NULL)
@@ -474,6 +532,8 @@ void parley__listener_close(void)
 
 void parley__listener_finalize(void)
 {
+    /* The metrics registry may be freed right after us. */
+    memset(&L.m, 0, sizeof L.m);
     /* Second pass, after uv_run returned: lws frees what the first left. */
     if (L.ctx_kept != NULL) {
         if (L.ctx != NULL)

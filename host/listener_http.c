@@ -402,11 +402,13 @@ int parley__http_on_request(struct lws *wsi, struct parley__pss *pss)
     req->head = strcmp(req->method, "HEAD") == 0;
 
     if (L.draining) {
+        PARLEY__COUNT(http_503);
         L_DEBUG("%s %s: refused, shutting down", req->method, req->path);
         parley__http_request_free(req);
         return parley__http_refuse(wsi, 503, "shutting_down", "the server is shutting down", 1);
     }
     if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+        PARLEY__COUNT(http_411);
         L_DEBUG("%s %s from %s: refused 411, Transfer-Encoding bodies are not supported",
                 req->method, req->path, parley__peer(wsi, peer, sizeof peer));
         parley__http_request_free(req);
@@ -417,6 +419,7 @@ int parley__http_on_request(struct lws *wsi, struct parley__pss *pss)
     has_length = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0;
     if (has_length && (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0 ||
                        parse_length(cl, &length) < 0)) {
+        PARLEY__COUNT(http_400);
         L_DEBUG("%s %s: refused 400, bad Content-Length", req->method, req->path);
         parley__http_request_free(req);
         return parley__http_refuse(wsi, 400, "bad_request", "invalid Content-Length", 1);
@@ -425,6 +428,7 @@ int parley__http_on_request(struct lws *wsi, struct parley__pss *pss)
                   strcmp(req->method, "PATCH") == 0;
     if (body_method && !has_length) {
         /* lws would wait for up to 100 MiB of body that never comes. */
+        PARLEY__COUNT(http_411);
         L_DEBUG("%s %s: refused 411, no Content-Length", req->method, req->path);
         parley__http_request_free(req);
         return parley__http_refuse(wsi, 411, "length_required", "Content-Length is required", 1);
@@ -436,7 +440,7 @@ int parley__http_on_request(struct lws *wsi, struct parley__pss *pss)
         char msg[160];
         int close = length > (uint64_t)req->max_body + PARLEY__DISCARD_MAX;
 
-        /* TODO(metrics): parley_http_refused_total{status="413"} */
+        PARLEY__COUNT(http_413);
         L_WARN("%s %s from %s: refused 413, Content-Length %" PRIu64 " over the cap %zu",
                req->method, req->path, parley__peer(wsi, peer, sizeof peer), length,
                req->max_body);
@@ -450,6 +454,7 @@ int parley__http_on_request(struct lws *wsi, struct parley__pss *pss)
         char msg[1200];
 
         snprintf(msg, sizeof msg, "no route for %s", req->path);
+        PARLEY__COUNT(http_404);
         L_DEBUG("%s %s: 404, no route", req->method, req->path);
         parley__http_request_free(req);
         return parley__http_refuse(wsi, 404, "not_found", msg, 0);
@@ -475,6 +480,7 @@ int parley__http_on_body(struct lws *wsi, struct parley__pss *pss, const void *i
     if (len > req->max_body - req->body_len) {
         char msg[160];
 
+        PARLEY__COUNT(http_413);
         L_WARN("%s %s: refused 413, body over the cap %zu", req->method, req->path, req->max_body);
         snprintf(msg, sizeof msg, "request body is over the limit of %zu bytes", req->max_body);
         request_done(pss);

@@ -13,6 +13,7 @@
 #include <libwebsockets.h>
 
 #include "listener.h"
+#include "metrics.h"
 
 #define PARLEY__LOG_COMPONENT "listener"
 #define L_DEBUG(...) parley__log(PARLEY_LOG_DEBUG, PARLEY__LOG_COMPONENT, __VA_ARGS__)
@@ -97,7 +98,24 @@ struct parley_conn {
     struct parley_conn *prev, *next;
 };
 
+/* Counters and gauges (host/metrics.h); NULL ones are no-ops. */
+struct parley__listener_metrics {
+    parley_metric *connections;       /* gauge: open TCP connections */
+    parley_metric *websockets;        /* gauge: open WebSocket connections */
+    parley_metric *refused_limit;     /* connections refused at max_connections */
+    parley_metric *refused_draining;  /* connections refused while draining */
+    parley_metric *refused_upgrade;   /* upgrades hung up: not websocket, h2c, no endpoint */
+    parley_metric *refused_connect;   /* CONNECT requests */
+    parley_metric *http_400, *http_404, *http_411, *http_413, *http_503;
+    parley_metric *ws_1007, *ws_1009, *ws_slow; /* WebSockets closed for invalid UTF-8, size, slowness */
+    parley_metric *ws_writes;         /* lws_write calls on WebSockets */
+    parley_metric *ws_frames;         /* frames written */
+    parley_metric *ws_bytes;          /* bytes written */
+};
+#define PARLEY__COUNT(which) parley__metric_add(parley__L.m.which, 1)
+
 struct parley__listener {
+    struct parley__listener_metrics m;
     struct parley__listener_options opts;
     char *host;
     int initialized;

@@ -20,6 +20,7 @@
 #include "listener_int.h"
 #include "listener_text.h"
 #include "log.h"
+#include "metrics.h"
 
 #define L parley__L
 
@@ -105,7 +106,7 @@ int parley__ws_confirm_upgrade(struct lws *wsi)
     }
     if (strcasecmp(up, "websocket") != 0) {
         printable(up);
-        /* TODO(metrics): parley_listener_refused_total{reason="upgrade"} */
+        PARLEY__COUNT(refused_upgrade);
         L_WARN("upgrade to \"%s\" from %s refused: only websocket is served", up,
                parley__peer(wsi, peer, sizeof peer));
         return -1;
@@ -121,6 +122,7 @@ int parley__ws_confirm_upgrade(struct lws *wsi)
     }
     ep = parley__endpoint_match(req->path);
     if (ep == NULL) {
+        PARLEY__COUNT(refused_upgrade);
         L_DEBUG("websocket upgrade on %s from %s refused: no endpoint", req->path,
                 parley__peer(wsi, peer, sizeof peer));
         parley__http_request_free(req);
@@ -244,6 +246,7 @@ int parley__ws_on_established(struct lws *wsi, struct parley__pss *pss)
     c->wsi = wsi;
     pss->conn = c;
     conn_list_add(c);
+    parley__metric_add(L.m.websockets, 1);
     c->opened = 1;
     if (c->ep.on_open != NULL)
         c->ep.on_open(c->ep.arg, c, c->conn_ctx);
@@ -270,6 +273,7 @@ static int deliver(struct lws *wsi, struct parley_conn *c, const unsigned char *
     if (!c->rx_binary && !parley__text_utf8_valid(data, len)) {
         char peer[64] = "";
 
+        PARLEY__COUNT(ws_1007);
         L_WARN("websocket %s from %s: text message is not valid UTF-8; closing 1007",
                c->ep.prefix, parley__peer(wsi, peer, sizeof peer));
         return close_now(wsi, c, 1007, "invalid UTF-8");
@@ -303,7 +307,7 @@ int parley__ws_on_receive(struct lws *wsi, struct parley__pss *pss, const void *
     if (total < len || total + remaining < total || total + remaining > c->max_message) {
         char peer[64] = "";
 
-        /* TODO(metrics): parley_ws_refused_total{code="1009"} */
+        PARLEY__COUNT(ws_1009);
         L_WARN("websocket %s from %s: message of at least %zu bytes is over the cap %zu; "
                "closing 1009", c->ep.prefix, parley__peer(wsi, peer, sizeof peer),
                total + remaining, c->max_message);
@@ -403,7 +407,7 @@ int parley__ws_on_writeable(struct lws *wsi, struct parley__pss *pss)
 {
     struct parley_conn *c = pss->conn;
     unsigned char *batch = L.scratch + LWS_PRE;
-    size_t off = 0;
+    size_t off = 0, frames = 0;
 
     if (c == NULL)
         return 0;
@@ -424,14 +428,21 @@ int parley__ws_on_writeable(struct lws *wsi, struct parley__pss *pss)
             if (lws_write(wsi, (unsigned char *)wire, wl, LWS_WRITE_RAW) < 0)
                 return -1;
             pop(c, wl);
+            parley__metric_add(L.m.ws_writes, 1);
+            parley__metric_add(L.m.ws_frames, 1);
+            parley__metric_add(L.m.ws_bytes, (double)wl);
             goto more;
         }
         memcpy(batch + off, wire, wl);
         off += wl;
         pop(c, wl);
+        frames++;
     }
     if (lws_write(wsi, batch, off, LWS_WRITE_RAW) < 0)
         return -1;
+    parley__metric_add(L.m.ws_writes, 1);
+    parley__metric_add(L.m.ws_frames, (double)frames);
+    parley__metric_add(L.m.ws_bytes, (double)off);
 more:
     if (c->ring_count > 0 || c->closing)
         lws_callback_on_writable(wsi);
@@ -452,7 +463,7 @@ int parley__conn_send(parley_conn *conn, parley_frame *frame)
     if (conn->ring_count > 0 && conn->queued + wl > L.opts.send_queue_max) {
         char peer[64] = "";
 
-        /* TODO(metrics): parley_ws_slow_consumer_total */
+        PARLEY__COUNT(ws_slow);
         L_WARN("websocket %s from %s: slow consumer, %zu bytes queued + %zu over "
                "listener.send_queue_max %zu; closing 1008",
                conn->ep.prefix, parley__peer(conn->wsi, peer, sizeof peer), conn->queued, wl,
@@ -521,6 +532,7 @@ void parley__ws_on_closed(struct lws *wsi, struct parley__pss *pss)
     if (c->remote[0] == '\0')
         parley__peer(wsi, c->remote, sizeof c->remote);
     conn_list_del(c);
+    parley__metric_add(L.m.websockets, -1);
     code = c->close_code ? c->close_code : c->peer_code ? c->peer_code : 1006;
     c->closed = 1;
     c->wsi = NULL;

@@ -500,6 +500,44 @@ class Limits(unittest.TestCase):
             server.close()
 
 
+class Idle(unittest.TestCase):
+    def test_silent_websocket_is_pinged_then_closed_live_one_stays(self):
+        server = start_server(PARLEY_IDLE_TIMEOUT="2s")
+        try:
+            silent = ws_connect(server.port)
+            live = ws_connect(server.port)
+            live.settimeout(0.2)
+            t0 = time.monotonic()
+            # The live client reads (websocket-client answers pings inside recv).
+            while time.monotonic() - t0 < 4.5:
+                try:
+                    live.recv()
+                except websocket.WebSocketTimeoutException:
+                    pass
+            live.settimeout(5)
+            live.send("still open")
+            self.assertEqual(live.recv(), "still open")
+            # The silent one never answered the ping: the server hung up.
+            self.assertIn("websocket closed with 1006", server.stderr())
+            got_ping = False
+            silent.settimeout(2)
+            with self.assertRaises((websocket.WebSocketConnectionClosedException, ConnectionError)):
+                while True:
+                    f = silent.recv_frame()
+                    got_ping = got_ping or f.opcode == websocket.ABNF.OPCODE_PING
+            self.assertTrue(got_ping, "the server should have pinged the silent client")
+            # An idle keep-alive HTTP connection is closed too.
+            data, closed = raw(server.port, b"GET /echo/http HTTP/1.1\r\nHost: t\r\n\r\n",
+                               timeout=5)
+            self.assertEqual(responses(data)[0][0], 200)
+            self.assertTrue(closed)
+            live.close()
+            self.assertEqual(server.stop(), 0)
+            server.assert_clean(self)
+        finally:
+            server.close()
+
+
 class Drain(unittest.TestCase):
     def test_sigterm_closes_websockets_1001_and_aborts_holds(self):
         server = start_server()
