@@ -150,7 +150,9 @@ typedef struct parley_host_api {
     /*
      * Run fn(arg) on the loop thread soon. Safe from any thread, including
      * from inside worker-pool jobs. 0, or PARLEY_ESHUTDOWN once the loop
-     * has stopped (fn is then not called) or PARLEY_ENOMEM.
+     * has stopped (fn is then not called) or PARLEY_ENOMEM. A pending post
+     * does not by itself keep the loop running: during stop, the host keeps
+     * the loop alive until every plugin has called its stop `done`.
      */
     int (*post)(parley_host *host, void (*fn)(void *arg), void *arg);
 

@@ -63,7 +63,7 @@ typedef struct parley_history_query {
     uint32_t struct_size;       /* since 1.0 */
     const char *room;           /* since 1.0 */
     size_t room_len;
-    const char *before_id;      /* NULL or PARLEY_ID_LEN hex digits, since 1.0 */
+    const char *before_id;      /* NULL, or PARLEY_ID_LEN lowercase hex digits, NUL-terminated, since 1.0 */
     uint32_t limit;             /* 1..host history cap, since 1.0 */
 } parley_history_query;
 
