@@ -500,6 +500,54 @@ class Limits(unittest.TestCase):
             server.close()
 
 
+def metric(text, name):
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError("metric %s not in:\n%s" % (name, text))
+
+
+class SharedPort(unittest.TestCase):
+    """The echo fixture and the REST plugin on one port; the listener's
+    metrics (through REST's /metrics) prove the writes are batched."""
+
+    def test_two_transports_one_port_and_batched_writes(self):
+        import tempfile
+        with open(CONFIG) as f:
+            text = f.read()
+        text += "  - plugin: rest\n    config:\n      catch_all: false\n"
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+            f.write(text)
+            path = f.name
+        server = Server(config=path, env={"PARLEY_ECHO_SO": ECHO_SO}).start()
+        try:
+            status, _, body = server.request("GET", "/health")
+            self.assertEqual(status, 200, body)
+            status, _, body = server.request("GET", "/echo/http?q=shared")
+            self.assertEqual((status, json.loads(body)["q"]), (200, "shared"))
+            self.assertEqual(server.request("GET", "/nothing")[0], 404)
+            ws = ws_connect(server.port)
+            ws.send("burst 10000")
+            for i in range(10000):
+                self.assertEqual(ws.recv(), "%d:" % i)
+            ws.close()
+            status, _, body = server.request("GET", "/metrics")
+            self.assertEqual(status, 200)
+            text = body.decode()
+            frames = metric(text, "parley_listener_ws_frames_total")
+            writes = metric(text, "parley_listener_ws_writes_total")
+            self.assertGreaterEqual(frames, 10000)
+            # 10000 frames of 5-7 bytes fit in a handful of 64 KiB batches.
+            self.assertLess(writes, 200, "frames were not batched: %d writes" % writes)
+            print("batched %d frames in %d writes" % (frames, writes))
+            self.assertGreaterEqual(metric(text, 'parley_listener_http_refused_total{status="404"}'), 1)
+            self.assertEqual(server.stop(), 0)
+            server.assert_clean(self)
+        finally:
+            server.close()
+            os.unlink(path)
+
+
 class Idle(unittest.TestCase):
     def test_silent_websocket_is_pinged_then_closed_live_one_stays(self):
         server = start_server(PARLEY_IDLE_TIMEOUT="2s")
