@@ -304,6 +304,35 @@ typedef struct parley_host_api {
                           parley_error *err);
     /* The username the session joined `room` with, NULL if not joined. */
     const char *(*session_username)(const parley_session *session, const char *room);
+
+    /* ---- custom events and namespaces (1.0; transport.h) ---- */
+
+    /* Register handlers for a namespace (the struct is copied; its strings
+     * must stay valid). PARLEY_EEXIST when that namespace+event is taken. */
+    int (*event_handler_add)(parley_host *host, const parley_event_handler *handler,
+                             parley_error *err);
+    /*
+     * Transports: a client asks to join `namespace_name` with `auth`. Returns
+     * its handle (on_connect handlers have run), or NULL with
+     * PARLEY_ENOTFOUND and "Invalid namespace" when it does not exist.
+     * `client_ctx` is handed back to the transport's client_emit/client_ack.
+     */
+    parley_client *(*client_open)(parley_host *host, const char *namespace_name, void *client_ctx,
+                                  const parley_event_args *auth, parley_error *err);
+    /* Transports: the client left its namespace; on_disconnect handlers run,
+     * the handle is freed. NULL is a no-op. */
+    void (*client_close)(parley_client *client);
+    /* Transports: hand an event the transport does not handle itself to its
+     * handler. PARLEY_ENOTFOUND when none is registered (the transport then
+     * drops the event, as a Socket.IO server without a listener does). */
+    int (*client_event)(parley_client *client, const char *event, const parley_event_args *args,
+                        int64_t ack_id);
+    /* Handlers: send `event` with `args` to the client. */
+    int (*client_emit)(parley_client *client, const char *event, const parley_event_args *args);
+    /* Handlers: answer acknowledgement `ack_id` of the client, once. */
+    int (*client_ack)(parley_client *client, int64_t ack_id, const parley_event_args *args);
+    /* The namespace the client is on. */
+    const char *(*client_namespace)(const parley_client *client);
 } parley_host_api;
 
 #ifdef __cplusplus

@@ -29,6 +29,7 @@ typedef struct parley_http_request parley_http_request; /* one HTTP request */
 typedef struct parley_conn parley_conn;                 /* one WebSocket connection */
 typedef struct parley_frame parley_frame;               /* a shared, ref-counted payload */
 typedef struct parley_session parley_session;           /* a chat participant (host.h) */
+typedef struct parley_client parley_client;             /* a client on one namespace (custom events) */
 
 /* One response header. Since 1.0. */
 typedef struct parley_http_header {
@@ -118,6 +119,65 @@ typedef struct parley_event {
     int is_typing;                   /* PARLEY_EVENT_TYPING only, since 1.0 */
 } parley_event;
 
+/* ---------------------------------------------------------------------
+ * Custom events and namespaces, beyond the chat contract.
+ *
+ * A plugin registers event handlers on a namespace (host.h
+ * event_handler_add); a transport with namespaces (Socket.IO) opens a
+ * client per namespace connection (client_open), hands every event the
+ * chat contract does not cover to client_event, and sends what handlers
+ * emit through its client_emit / client_ack slots. So a handler works over
+ * every such transport, and a third transport gets them for free.
+ * ------------------------------------------------------------------- */
+
+/* One binary attachment. Since 1.0. */
+typedef struct parley_blob {
+    const void *data;
+    size_t len;
+} parley_blob;
+
+/*
+ * The arguments of an event or an acknowledgement: a JSON array (the event
+ * name excluded). A binary argument stands in the array as
+ * {"_placeholder":true,"num":i} and is attachments[i]. Valid only during
+ * the call that hands it over. Since 1.0.
+ */
+typedef struct parley_event_args {
+    uint32_t struct_size;            /* sizeof(parley_event_args), since 1.0 */
+    const char *json;                /* a JSON array, since 1.0 */
+    size_t json_len;
+    const parley_blob *attachments;  /* since 1.0 */
+    size_t n_attachments;
+} parley_event_args;
+
+/* No acknowledgement was asked for. */
+#define PARLEY_NO_ACK (-1)
+
+/*
+ * Handlers for one namespace. Registering any handler makes the namespace
+ * exist; a client that asks for a namespace nobody registered is refused
+ * ("Invalid namespace"). The chat's namespace "/" always exists. All
+ * callbacks run on the loop thread. Since 1.0.
+ */
+typedef struct parley_event_handler {
+    uint32_t struct_size;     /* sizeof(parley_event_handler), since 1.0 */
+    const char *namespace_name; /* "/" or e.g. "/custom", since 1.0 */
+    const char *event;        /* the event handled by on_event; NULL: connect/disconnect only, since 1.0 */
+
+    /* A client connected; `auth` is [<auth object>] or []. Optional. */
+    void (*on_connect)(void *arg, parley_client *client, const parley_event_args *auth);
+
+    /* `event` arrived. ack_id is PARLEY_NO_ACK, or an id to answer once with
+     * host.h client_ack. Required when `event` is set. */
+    void (*on_event)(void *arg, parley_client *client, const char *event,
+                     const parley_event_args *args, int64_t ack_id);
+
+    /* The client left; `client` is gone after this returns. Optional. */
+    void (*on_disconnect)(void *arg, parley_client *client);
+
+    void *arg;                /* since 1.0 */
+} parley_event_handler;
+
 /*
  * What a transport provides (descriptor.vtable when kind is
  * PARLEY_PLUGIN_TRANSPORT). A transport that never opens chat sessions
@@ -147,6 +207,19 @@ typedef struct parley_transport_vtable {
      * this returns. Optional. Loop thread.
      */
     void (*drain)(void *instance, const char *reason);
+
+    /*
+     * Send a custom event from a handler to one client (its client_ctx from
+     * client_open). Optional: NULL for a transport without custom events.
+     * 0, or PARLEY_ECLOSED / PARLEY_ELIMIT. Loop thread.
+     */
+    int (*client_emit)(void *instance, void *client_ctx, const char *event,
+                       const parley_event_args *args);
+
+    /* Answer the client's acknowledgement request `ack_id`. Optional, with
+     * client_emit. Loop thread. */
+    int (*client_ack)(void *instance, void *client_ctx, int64_t ack_id,
+                      const parley_event_args *args);
 } parley_transport_vtable;
 
 #ifdef __cplusplus
