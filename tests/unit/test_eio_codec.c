@@ -504,6 +504,18 @@ static void test_builder(void **state)
     assert_int_equal(eio_builder_add(&b, EIO_NOOP, NULL, 0, &err), PARLEY_ETOOBIG);
     assert_int_equal(b.len, need - 2); /* everything but "\x1e6" */
 
+    /* Already encoded frames (the broadcast's shared "42[...]"). */
+    eio_builder_init(&b, buf, sizeof buf);
+    assert_int_equal(eio_builder_add_encoded(&b, "42[\"a\"]", 7, &err), 0);
+    assert_int_equal(eio_builder_add_encoded(&b, "6", 1, &err), 0);
+    assert_int_equal(b.len, 9);
+    assert_memory_equal(buf, "42[\"a\"]\x1e" "6", 9);
+    assert_int_equal(eio_builder_add_encoded(&b, "", 0, &err), PARLEY_EINVAL);
+    assert_int_equal(eio_builder_add_encoded(&b, "b", 1, &err), PARLEY_EINVAL);
+    assert_non_null(strstr(err.message, "must start with a type digit"));
+    assert_int_equal(eio_builder_add_encoded(&b, "4\x1e", 2, &err), PARLEY_EINVAL);
+    assert_int_equal(b.len, 9);
+
     /* Round trip through the decoder. */
     assert_int_equal(payload_n(want, strlen(want), NULL, &c, &err), 4);
     assert_int_equal(c.types[0], EIO_MESSAGE);

@@ -279,6 +279,16 @@ int eio_builder_add(eio_builder *b, int type, const void *data, size_t len, parl
     return 0;
 }
 
+int eio_builder_add_encoded(eio_builder *b, const void *pkt, size_t len, parley_error *err)
+{
+    const char *p = pkt;
+
+    if (len == 0 || p == NULL || p[0] < '0' || p[0] > '6')
+        return parley_error_set(err, PARLEY_EINVAL,
+                                "engine.io payload: an encoded packet must start with a type digit");
+    return eio_builder_add(b, p[0] - '0', p + 1, len - 1, err);
+}
+
 int eio_builder_add_binary(eio_builder *b, const void *data, size_t len, parley_error *err)
 {
     int rc = builder_reserve(b, eio_polling_packet_size(1, len), err);

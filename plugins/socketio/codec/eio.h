@@ -116,6 +116,10 @@ typedef struct eio_builder {
 void eio_builder_init(eio_builder *b, char *buf, size_t cap);
 /* A text packet: type digit + data. */
 int eio_builder_add(eio_builder *b, int type, const void *data, size_t len, parley_error *err);
+/* An already encoded text packet (type digit included), e.g. the shared
+ * "42[...]" frame of a broadcast. Refused (PARLEY_EINVAL) when empty, when
+ * the first byte is not a type digit, or when it contains 0x1e. */
+int eio_builder_add_encoded(eio_builder *b, const void *pkt, size_t len, parley_error *err);
 /* A binary message: "b" + base64(data). */
 int eio_builder_add_binary(eio_builder *b, const void *data, size_t len, parley_error *err);
 
