@@ -947,6 +947,106 @@ static void test_suite_echo_shapes(void **state)
     sio_decoder_reset(&d);
 }
 
+/* ---- handler arguments -------------------------------------------------- */
+
+static void expect_args(const char *pkt, const char *want)
+{
+    sio_packet p;
+    size_t n = 0;
+    char *s, *before, *after;
+
+    decode_ok(pkt, &p);
+    before = cJSON_PrintUnformatted(p.data);
+    s = sio_args_json(&p, &n);
+    assert_non_null(s);
+    assert_string_equal(s, want);
+    assert_int_equal(n, strlen(want));
+    after = cJSON_PrintUnformatted(p.data);
+    if (before || after)
+        assert_string_equal(before, after); /* the tree is left as it was */
+    cJSON_free(s);
+    cJSON_free(before);
+    cJSON_free(after);
+    sio_packet_clear(&p);
+}
+
+static void test_args_json(void **state)
+{
+    sio_packet p;
+
+    expect_args("2[\"message\",1,\"2\",{\"3\":[true]}]", "[1,\"2\",{\"3\":[true]}]");
+    expect_args("2[\"alone\"]", "[]");
+    expect_args("52-[\"up\"," PH(1) ",\"x\"," PH(0) "]", "[" PH(1) ",\"x\"," PH(0) "]");
+    expect_args("3456[1,\"2\"]", "[1,\"2\"]");
+    expect_args("31[]", "[]");
+    expect_args("61-2[" PH(0) "]", "[" PH(0) "]");
+    expect_args("0{\"token\":\"123\"}", "[{\"token\":\"123\"}]");
+    expect_args("0/custom,", "[]");
+    decode_ok("1", &p);
+    assert_null(sio_args_json(&p, NULL));
+    sio_packet_clear(&p);
+    assert_null(sio_args_json(NULL, NULL));
+}
+
+static void expect_event_payload(const char *event, size_t elen, const char *args,
+                                 const char *want)
+{
+    parley_error err = PARLEY_ERROR_INIT;
+    char buf[256];
+    size_t n = 0, size = sio_event_payload_size(event, elen, args, strlen(args));
+    int rc = sio_event_payload(event, elen, args, strlen(args), buf, sizeof buf, &n, &err);
+    sio_packet p;
+
+    if (rc != 0)
+        fail_msg("event payload: rc %d: %s", rc, err.message);
+    assert_int_equal(n, strlen(want));
+    assert_int_equal(size, n);
+    assert_memory_equal(buf, want, n);
+    assert_int_equal(sio_event_payload(event, elen, args, strlen(args), buf, size, &n, &err), 0);
+    assert_int_equal(sio_event_payload(event, elen, args, strlen(args), buf, size - 1, &n, &err),
+                     PARLEY_ETOOBIG);
+    /* It decodes back to the same name (through the packet decoder). */
+    {
+        char pkt[260];
+
+        pkt[0] = '2';
+        memcpy(pkt + 1, want, strlen(want));
+        assert_int_equal(sio_decode(pkt, strlen(want) + 1, NULL, &p, &err), 0);
+        assert_int_equal(p.event_len, elen);
+        assert_memory_equal(p.event, event, elen);
+        sio_packet_clear(&p);
+    }
+}
+
+static void test_event_payload(void **state)
+{
+    parley_error err = PARLEY_ERROR_INIT;
+    char buf[64];
+    size_t n;
+
+    expect_event_payload("message-back", 12, "[1,\"2\",{\"3\":[true]}]",
+                         "[\"message-back\",1,\"2\",{\"3\":[true]}]");
+    expect_event_payload("auth", 4, " [ {\"token\":\"123\"} ] ",
+                         "[\"auth\",{\"token\":\"123\"}]");
+    expect_event_payload("ping", 4, "[]", "[\"ping\"]");
+    expect_event_payload("ping", 4, "[  ]", "[\"ping\"]");
+    expect_event_payload("a\"b\\c\n\x01", 7, "[1]", "[\"a\\\"b\\\\c\\n\\u0001\",1]");
+    expect_event_payload("caf\xC3\xA9", 5, "[1]", "[\"caf\xC3\xA9\",1]");
+
+    assert_int_equal(sio_event_payload("connect", 7, "[]", 2, buf, sizeof buf, &n, &err),
+                     PARLEY_EINVAL);
+    assert_non_null(strstr(err.message, "\"connect\" is a reserved event name"));
+    assert_int_equal(sio_event_payload("newListener", 11, "[]", 2, buf, sizeof buf, &n, &err),
+                     PARLEY_EINVAL);
+    assert_int_equal(sio_event_payload("connectx", 8, "[]", 2, buf, sizeof buf, &n, &err), 0);
+    assert_int_equal(sio_event_payload("x", 1, "{}", 2, buf, sizeof buf, &n, &err),
+                     PARLEY_EINVAL);
+    assert_non_null(strstr(err.message, "event arguments must be a JSON array"));
+    assert_int_equal(sio_event_payload("x", 1, "[", 1, buf, sizeof buf, &n, &err), PARLEY_EINVAL);
+    assert_int_equal(sio_event_payload("x", 1, NULL, 0, buf, sizeof buf, &n, &err), PARLEY_EINVAL);
+    assert_int_equal(sio_event_payload_size("x", 1, "nope", 4), 0);
+}
+
 /* ---- encoding ----------------------------------------------------------- */
 
 static void expect_encode(const sio_out *o, const char *want)
@@ -1156,6 +1256,8 @@ int main(void)
         cmocka_unit_test(test_decoder_s04_s05),
         cmocka_unit_test(test_decoder_limits),
         cmocka_unit_test(test_suite_echo_shapes),
+        cmocka_unit_test(test_args_json),
+        cmocka_unit_test(test_event_payload),
         cmocka_unit_test(test_encode_examples),
         cmocka_unit_test(test_encode_refusals),
         cmocka_unit_test(test_round_trip),

@@ -208,6 +208,37 @@ size_t sio_encoded_size(const sio_out *o);
  */
 int sio_encode(const sio_out *o, char *buf, size_t cap, size_t *written, parley_error *err);
 
+/* ---- handler arguments (sdk transport.h parley_event_args) -------------
+ *
+ * The SDK hands handlers a JSON array without the event name, binary
+ * arguments standing in it as {"_placeholder":true,"num":i} for
+ * attachments[i]: exactly a decoded packet's tree (minus the name) and
+ * its sio_attachment list, in order.
+ */
+
+/*
+ * The packet's arguments as JSON text (free with cJSON_free): for EVENT
+ * and BINARY_EVENT the array without its first element (the name), for ACK
+ * and BINARY_ACK the whole array, for CONNECT [<auth>] or [] (the shape of
+ * on_connect's auth). NULL when out of memory or for other types. The tree
+ * is left as it was.
+ */
+char *sio_args_json(sio_packet *p, size_t *len);
+
+/*
+ * The payload of an outgoing event: ["<event>",<args...>] from a name and
+ * an args array (JSON text "[...]", whitespace allowed around it), so
+ * client_emit can be encoded without building a tree. The name is
+ * JSON-escaped; a reserved name is refused (PARLEY_EINVAL), as Node's
+ * emit() refuses it; args that do not look like an array are PARLEY_EINVAL;
+ * a small buffer is PARLEY_ETOOBIG. sio_event_payload_size returns the exact
+ * length (no NUL), or 0 for args that are not an array.
+ */
+size_t sio_event_payload_size(const char *event, size_t event_len, const char *args,
+                              size_t args_len);
+int sio_event_payload(const char *event, size_t event_len, const char *args, size_t args_len,
+                      char *buf, size_t cap, size_t *written, parley_error *err);
+
 /* {"_placeholder":true,"num":k} as text (NUL-terminated; at most
  * SIO_PLACEHOLDER_MAX bytes with the NUL) and as a new cJSON object. */
 #define SIO_PLACEHOLDER_MAX 40
