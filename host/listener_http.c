@@ -51,7 +51,7 @@ const char *parley__peer(struct lws *wsi, char *buf, size_t size)
     return buf;
 }
 
-static const char *status_text(int status)
+const char *parley__http_status_text(int status)
 {
     switch (status) {
     case 200: return "OK";
@@ -251,7 +251,7 @@ static int build_response(struct parley_http_request *req, int status,
     if (buf == NULL)
         return PARLEY_ENOMEM;
     p = (char *)buf + LWS_PRE;
-    n = snprintf(p, cap, "HTTP/1.1 %d %s\r\n", status, status_text(status));
+    n = snprintf(p, cap, "HTTP/1.1 %d %s\r\n", status, parley__http_status_text(status));
     o = (size_t)n;
     for (size_t i = 0; i < n_headers; i++) {
         /* The host owns the framing headers. */
@@ -308,7 +308,7 @@ int parley__http_refuse(struct lws *wsi, int status, const char *code, const cha
         bl = error_body(body, sizeof body, code, "request refused");
     hl = snprintf(head, sizeof head,
                   "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n",
-                  status, status_text(status), bl, close ? "Connection: close\r\n" : "");
+                  status, parley__http_status_text(status), bl, close ? "Connection: close\r\n" : "");
     buf = malloc(LWS_PRE + (size_t)hl + (size_t)bl);
     if (buf == NULL)
         return -1;

@@ -160,6 +160,8 @@ int parley__http_refuse(struct lws *wsi, int status, const char *code, const cha
 /* Fill a transient request for on_upgrade; free with parley__http_request_free. */
 struct parley_http_request *parley__http_request_new(struct lws *wsi);
 void parley__http_request_free(struct parley_http_request *req);
+/* "Not Found" for 404 and so on. */
+const char *parley__http_status_text(int status);
 /* The peer address of wsi, cached in buf. */
 const char *parley__peer(struct lws *wsi, char *buf, size_t size);
 

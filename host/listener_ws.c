@@ -59,9 +59,7 @@ static int refuse_upgrade(struct lws *wsi, int status, const char *message)
     hl = snprintf(head, sizeof head,
                   "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
                   "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-                  status, status == 403 ? "Forbidden" : status == 503 ? "Service Unavailable"
-                                      : status < 500 ? "Bad Request" : "Internal Server Error",
-                  ml);
+                  status, parley__http_status_text(status), ml);
     buf = malloc(LWS_PRE + (size_t)hl + ml);
     if (buf != NULL) {
         memcpy(buf + LWS_PRE, head, (size_t)hl);

@@ -11,13 +11,14 @@ import json
 import os
 import socket
 import struct
+import tempfile
 import threading
 import time
 import unittest
 
 import websocket
 
-from parleytest import SOURCE_DIR, TEST_PLUGIN_DIR, Server, wait_for
+from parleytest import SOURCE_DIR, TEST_PLUGIN_DIR, Server, run_parley, wait_for
 
 CONFIG = os.path.join(SOURCE_DIR, "tests", "fixtures", "configs", "echo.yaml")
 ECHO_SO = os.path.join(TEST_PLUGIN_DIR, "echo.so")
@@ -477,6 +478,23 @@ class Listener(unittest.TestCase):
         self.alive()
 
 
+class Listen(unittest.TestCase):
+    def test_port_in_use_is_named_with_the_reason(self):
+        taken = socket.socket()
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        try:
+            with tempfile.TemporaryDirectory(prefix="parley-listen-") as data:
+                code, _, err = run_parley(["--config", CONFIG],
+                                          env={"PARLEY_ECHO_SO": ECHO_SO, "PARLEY_DATA": data,
+                                               "PARLEY_HOST": "127.0.0.1", "PARLEY_PORT": str(port)})
+            self.assertEqual(code, 1, err)
+            self.assertIn("cannot listen on 127.0.0.1:%d: Address already in use" % port, err)
+        finally:
+            taken.close()
+
+
 class Limits(unittest.TestCase):
     def test_max_connections_answers_503(self):
         server = start_server(PARLEY_MAX_CONNECTIONS="3")
@@ -512,7 +530,6 @@ class SharedPort(unittest.TestCase):
     metrics (through REST's /metrics) prove the writes are batched."""
 
     def test_two_transports_one_port_and_batched_writes(self):
-        import tempfile
         with open(CONFIG) as f:
             text = f.read()
         text += "  - plugin: rest\n    config:\n      catch_all: false\n"
