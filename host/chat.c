@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "frame.h"
 #include "host.h"
 #include "log.h"
@@ -313,24 +314,6 @@ static void room_sweep(struct room *r)
     r->dirty = 0;
 }
 
-static int grow(void **arr, size_t *cap, size_t need, size_t elem)
-{
-    size_t ncap;
-    void *p;
-
-    if (need <= *cap)
-        return 0;
-    ncap = *cap ? *cap * 2 : 4;
-    while (ncap < need)
-        ncap *= 2;
-    p = realloc(*arr, ncap * elem);
-    if (p == NULL)
-        return -1;
-    *arr = p;
-    *cap = ncap;
-    return 0;
-}
-
 static int room_add(struct room *r, struct member *m, parley_host *host)
 {
     struct group *gr = NULL;
@@ -340,14 +323,14 @@ static int room_add(struct room *r, struct member *m, parley_host *host)
         if (r->groups[gi].host == host)
             break;
     if (gi == r->n_groups) {
-        if (grow((void **)&r->groups, &r->cap_groups, r->n_groups + 1, sizeof *r->groups) != 0)
+        if (parley__array_grow((void **)&r->groups, &r->cap_groups, r->n_groups + 1, sizeof *r->groups) != 0)
             return PARLEY_ENOMEM;
         memset(&r->groups[gi], 0, sizeof r->groups[gi]);
         r->groups[gi].host = host;
         r->n_groups++;
     }
     gr = &r->groups[gi];
-    if (grow((void **)&gr->m, &gr->cap, gr->n + 1, sizeof *gr->m) != 0)
+    if (parley__array_grow((void **)&gr->m, &gr->cap, gr->n + 1, sizeof *gr->m) != 0)
         return PARLEY_ENOMEM;
     m->room = r;
     m->group = gi;
@@ -588,7 +571,7 @@ int parley__session_join(parley_session *s, const char *room, const char *userna
         return parley_error_set(err, PARLEY_ELIMIT, "already in %zu rooms; the limit is %u",
                                 s->n_rooms, g.opt.max_rooms_per_session);
     }
-    if (grow((void **)&s->rooms, &s->cap_rooms, s->n_rooms + 1, sizeof *s->rooms) != 0)
+    if (parley__array_grow((void **)&s->rooms, &s->cap_rooms, s->n_rooms + 1, sizeof *s->rooms) != 0)
         goto oom;
     m = calloc(1, sizeof *m);
     if (m == NULL)

@@ -1006,3 +1006,15 @@ int parley__config_load_file(const char *path, parley__config_doc **out, parley_
 {
     return parley__config_load_file_ex(path, NULL, out, err);
 }
+
+int parley__node_error(parley_error *err, const parley__node *node, const char *fmt, ...)
+{
+    char what[PARLEY_ERROR_MESSAGE_MAX], path[192];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    parley__node_path(node, path, sizeof path);
+    return parley_error_set(err, PARLEY_EINVAL, "%s: %s: %s", node->where, path, what);
+}

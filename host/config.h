@@ -95,6 +95,9 @@ const parley__node *parley__node_get(const parley__node *map, const char *key);
  * when it does not fit); returns buf.
  */
 const char *parley__node_path(const parley__node *node, char *buf, size_t cap);
+/* Fill err with "file:line:col: key.path: <what>" for `node`; returns PARLEY_EINVAL. */
+int parley__node_error(parley_error *err, const parley__node *node, const char *fmt, ...)
+    PARLEY_PRINTF(3, 4);
 
 /*
  * Text for a message: at most cap-1 bytes of s[0..len), control characters

@@ -32,7 +32,7 @@
  * built with, so they stay right when 1.1 appends fields. */
 #define DESCRIPTOR_SIZE_1_0 SLOT_END(parley_plugin_descriptor, reconfigure)
 #define STORAGE_VTABLE_SIZE_1_0 SLOT_END(parley_storage_vtable, health)
-#define TRANSPORT_VTABLE_SIZE_1_0 SLOT_END(parley_transport_vtable, drain)
+#define TRANSPORT_VTABLE_SIZE_1_0 SLOT_END(parley_transport_vtable, client_ack)
 
 /* What a refusal needs to name: the YAML entry and the file. */
 struct ctx {

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "log.h"
 #include "validate.h"
 
@@ -271,24 +272,6 @@ static size_t find_series(const struct family *f, const char *labels, int *found
     return lo;
 }
 
-static int grow(void **arr, size_t *cap, size_t need, size_t elem)
-{
-    size_t ncap;
-    void *p;
-
-    if (need <= *cap)
-        return 0;
-    ncap = *cap ? *cap * 2 : 8;
-    while (ncap < need)
-        ncap *= 2;
-    p = realloc(*arr, ncap * elem);
-    if (p == NULL)
-        return -1;
-    *arr = p;
-    *cap = ncap;
-    return 0;
-}
-
 static void family_free(struct family *f)
 {
     for (size_t i = 0; i < f->n_series; i++) {
@@ -326,7 +309,7 @@ static parley_metric *register_locked(const parley_metric_desc *desc, const doub
             return NULL;
         }
     } else {
-        if (grow((void **)&families, &cap_families, n_families + 1, sizeof *families) != 0)
+        if (parley__array_grow((void **)&families, &cap_families, n_families + 1, sizeof *families) != 0)
             goto oom;
         f = calloc(1, sizeof *f);
         if (f == NULL)
@@ -353,7 +336,7 @@ static parley_metric *register_locked(const parley_metric_desc *desc, const doub
         free(labels);
         return f->series[sat];
     }
-    if (grow((void **)&f->series, &f->cap_series, f->n_series + 1, sizeof *f->series) != 0)
+    if (parley__array_grow((void **)&f->series, &f->cap_series, f->n_series + 1, sizeof *f->series) != 0)
         goto oom;
     m = calloc(1, sizeof *m + (f->kind == PARLEY_METRIC_HISTOGRAM ? (f->n_buckets + 1) * sizeof m->counts[0] : 0));
     if (m == NULL)

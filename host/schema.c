@@ -527,22 +527,6 @@ int parley__schema_check(const parley_config_schema *schema, const char *owner, 
 
 /* ---- apply --------------------------------------------------------- */
 
-/* "file:line:col: path: what" for a value node. */
-static int value_error(parley_error *err, const parley__node *node, const char *fmt, ...)
-    PARLEY_PRINTF(3, 4);
-
-static int value_error(parley_error *err, const parley__node *node, const char *fmt, ...)
-{
-    char what[PARLEY_ERROR_MESSAGE_MAX], path[192];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    parley__node_path(node, path, sizeof path);
-    return parley_error_set(err, PARLEY_EINVAL, "%s: %s: %s", node->where, path, what);
-}
-
 static int convert_node(const parley_config_key *k, const parley__node *node, struct cvalue *v,
                         parley_error *err)
 {
@@ -553,12 +537,12 @@ static int convert_node(const parley_config_key *k, const parley__node *node, st
 
     if (k->type == PARLEY_CONFIG_STRING_LIST) {
         if (node->type == PARLEY__NODE_MAP)
-            return value_error(err, node, "expected a list of strings, got a mapping");
+            return parley__node_error(err, node, "expected a list of strings, got a mapping");
         if (node->type == PARLEY__NODE_SCALAR) {
             if (node->is_null)
-                return value_error(err, node, "has no value (expected a list of strings)");
+                return parley__node_error(err, node, "has no value (expected a list of strings)");
             if (strlen(node->scalar) != node->scalar_len)
-                return value_error(err, node, "contains a NUL character");
+                return parley__node_error(err, node, "contains a NUL character");
             return list_add(v, node->scalar, node->scalar_len) == 0
                        ? 0
                        : parley_error_set(err, PARLEY_ENOMEM, "out of memory");
@@ -567,21 +551,21 @@ static int convert_node(const parley_config_key *k, const parley__node *node, st
             const parley__node *it = node->items[i];
 
             if (it->type != PARLEY__NODE_SCALAR)
-                return value_error(err, it, "expected a string, got %s", parley__node_type_name(it));
+                return parley__node_error(err, it, "expected a string, got %s", parley__node_type_name(it));
             if (it->is_null)
-                return value_error(err, it, "has no value (expected a string)");
+                return parley__node_error(err, it, "has no value (expected a string)");
             if (strlen(it->scalar) != it->scalar_len)
-                return value_error(err, it, "contains a NUL character");
+                return parley__node_error(err, it, "contains a NUL character");
             if (list_add(v, it->scalar, it->scalar_len) != 0)
                 return parley_error_set(err, PARLEY_ENOMEM, "out of memory");
         }
         return 0;
     }
     if (node->type != PARLEY__NODE_SCALAR)
-        return value_error(err, node, "expected %s, got %s", type_noun(k->type),
+        return parley__node_error(err, node, "expected %s, got %s", type_noun(k->type),
                            parley__node_type_name(node));
     if (node->is_null)
-        return value_error(err, node, "has no value (expected %s)", type_noun(k->type));
+        return parley__node_error(err, node, "has no value (expected %s)", type_noun(k->type));
     rc = convert_text(k, node->scalar, node->scalar_len, v);
     if (rc == T_OK)
         return 0;
@@ -592,7 +576,7 @@ static int convert_node(const parley_config_key *k, const parley__node *node, st
     else
         describe(why, sizeof why, k, rc,
                  parley__excerpt(node->scalar, node->scalar_len, ex, sizeof ex), 0);
-    return value_error(err, node, "%s", why);
+    return parley__node_error(err, node, "%s", why);
 }
 
 static int convert_default(const parley_config_key *k, struct cvalue *v, const char *context,
@@ -674,7 +658,7 @@ int parley__schema_apply_ex(const parley_config_schema *schema, const parley__no
     if (block != NULL && block->type == PARLEY__NODE_SCALAR && block->is_null)
         block = NULL;
     if (block != NULL && block->type != PARLEY__NODE_MAP)
-        return value_error(err, block, "expected a mapping of keys for %s, got %s", context,
+        return parley__node_error(err, block, "expected a mapping of keys for %s, got %s", context,
                            parley__node_type_name(block));
     c = calloc(1, sizeof *c);
     if (c == NULL)

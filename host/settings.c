@@ -93,21 +93,6 @@ static const char *const sections[] = {
 
 /* ---- helpers ------------------------------------------------------- */
 
-static int node_error(parley_error *err, const parley__node *node, const char *fmt, ...)
-    PARLEY_PRINTF(3, 4);
-
-static int node_error(parley_error *err, const parley__node *node, const char *fmt, ...)
-{
-    char what[PARLEY_ERROR_MESSAGE_MAX], path[192];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    parley__node_path(node, path, sizeof path);
-    return parley_error_set(err, PARLEY_EINVAL, "%s: %s: %s", node->where, path, what);
-}
-
 static int oom(parley_error *err)
 {
     return parley_error_set(err, PARLEY_ENOMEM, "out of memory while reading the config");
@@ -212,14 +197,14 @@ static int plugin_entry(const struct parley__settings *s, const parley__node *bl
     if (!plugin_name_ok(name)) {
         char ex[80];
 
-        return node_error(err, parley__node_get(block, "plugin"),
+        return parley__node_error(err, parley__node_get(block, "plugin"),
                           "'%s' is not a plugin name (1 to 64 of A-Z a-z 0-9 _ - ., not starting with . or -)",
                           parley__excerpt(name, strlen(name), ex, sizeof ex));
     }
     if (cfg != NULL && cfg->type == PARLEY__NODE_SCALAR && cfg->is_null)
         cfg = NULL;
     if (cfg != NULL && cfg->type != PARLEY__NODE_MAP)
-        return node_error(err, cfg, "expected a mapping of the plugin's own keys, got %s",
+        return parley__node_error(err, cfg, "expected a mapping of the plugin's own keys, got %s",
                           parley__node_type_name(cfg));
     e->config = cfg;
     if ((e->name = strdup(name)) == NULL)
@@ -260,7 +245,7 @@ static int read_server(struct parley__settings *s, const parley__node *root, par
     if (parley__config_string(c, "host")[0] == '\0') {
         /* Most likely ${PARLEY_HOST} set to "": say so here, not at bind(). */
         parley__config_destroy(c);
-        return node_error(err, parley__node_get(block, "host"),
+        return parley__node_error(err, parley__node_get(block, "host"),
                           "is empty (write an address such as 0.0.0.0 or 127.0.0.1)");
     }
     s->server.host = strdup(parley__config_string(c, "host"));
@@ -283,14 +268,14 @@ static int read_log(struct parley__settings *s, const parley__node *root, parley
         return rc;
     v = parley__config_string(c, "level");
     if ((s->log.level = parley__settings_log_level(v)) < 0) {
-        rc = node_error(err, parley__node_get(block, "level"),
+        rc = parley__node_error(err, parley__node_get(block, "level"),
                         "'%s' is not a log level (error, warn, info, debug, trace)",
                         parley__excerpt(v, strlen(v), ex, sizeof ex));
         goto out;
     }
     v = parley__config_string(c, "format");
     if ((s->log.format = parley__settings_log_format(v)) < 0)
-        rc = node_error(err, parley__node_get(block, "format"),
+        rc = parley__node_error(err, parley__node_get(block, "format"),
                         "'%s' is not a log format (auto, text, json)",
                         parley__excerpt(v, strlen(v), ex, sizeof ex));
 out:
@@ -338,15 +323,15 @@ static int read_chat(struct parley__settings *s, const parley__node *root, parle
         const char *limit_at = parley__config_location(c, "history_limit");
 
         if (strcmp(max_at, "default") != 0 && strcmp(limit_at, "default") == 0)
-            rc = node_error(err, parley__node_get(block, "history_max"),
+            rc = parley__node_error(err, parley__node_get(block, "history_max"),
                             "%u is less than chat.history_limit (%u, the default)",
                             s->chat.history_max, s->chat.history_limit);
         else if (strcmp(max_at, "default") != 0)
-            rc = node_error(err, parley__node_get(block, "history_max"),
+            rc = parley__node_error(err, parley__node_get(block, "history_max"),
                             "%u is less than chat.history_limit (%u, at %s)", s->chat.history_max,
                             s->chat.history_limit, limit_at);
         else
-            rc = node_error(err, parley__node_get(block, "history_limit"),
+            rc = parley__node_error(err, parley__node_get(block, "history_limit"),
                             "%u is greater than chat.history_max (%u, the default)",
                             s->chat.history_limit, s->chat.history_max);
         goto out;
@@ -359,9 +344,9 @@ static int read_chat(struct parley__settings *s, const parley__node *root, parle
             at = parley__node_get(block, "max_room_length");
         parley__excerpt(room, strlen(room), ex, sizeof ex);
         if (room[0] == '\0')
-            rc = node_error(err, at, "the default room name is empty");
+            rc = parley__node_error(err, at, "the default room name is empty");
         else
-            rc = node_error(err, at, "'%s' is longer than chat.max_room_length (%u characters)", ex,
+            rc = parley__node_error(err, at, "'%s' is longer than chat.max_room_length (%u characters)", ex,
                             s->chat.max_room_length);
         goto out;
     }
@@ -400,10 +385,10 @@ static int read_transports(struct parley__settings *s, const parley__node *root,
     if (seq == NULL || (seq->type == PARLEY__NODE_SCALAR && seq->is_null))
         return 0;
     if (seq->type != PARLEY__NODE_SEQ)
-        return node_error(err, seq, "expected a sequence of transport entries (- plugin: NAME), got %s",
+        return parley__node_error(err, seq, "expected a sequence of transport entries (- plugin: NAME), got %s",
                           parley__node_type_name(seq));
     if (seq->n > PARLEY__MAX_TRANSPORTS)
-        return node_error(err, seq->items[PARLEY__MAX_TRANSPORTS], "more than %d transports",
+        return parley__node_error(err, seq->items[PARLEY__MAX_TRANSPORTS], "more than %d transports",
                           PARLEY__MAX_TRANSPORTS);
     if (seq->n == 0)
         return 0;
@@ -418,7 +403,7 @@ static int read_transports(struct parley__settings *s, const parley__node *root,
         int rc;
 
         if (item->type != PARLEY__NODE_MAP)
-            return node_error(err, item, "expected a transport entry (a mapping with plugin, path, config), got %s",
+            return parley__node_error(err, item, "expected a transport entry (a mapping with plugin, path, config), got %s",
                               parley__node_type_name(item));
         snprintf(context, sizeof context, "transport #%zu", i + 1);
         scope.context = context;
@@ -434,7 +419,7 @@ static int read_transports(struct parley__settings *s, const parley__node *root,
             return rc;
         for (j = 0; j < i; j++)
             if (strcmp(s->transports[j].name, s->transports[i].name) == 0)
-                return node_error(err, parley__node_get(item, "plugin"),
+                return parley__node_error(err, parley__node_get(item, "plugin"),
                                   "transport '%s' is listed twice (first at %s)",
                                   s->transports[i].name,
                                   parley__node_get(seq->items[j], "plugin")->where);
