@@ -7,7 +7,8 @@
  *   even: the bytes as a long-polling payload whose message packets feed a
  *         Socket.IO decoder (text packets as text, "b" packets as binary);
  *   odd:  the bytes as one WebSocket text frame, one binary frame, one
- *         Socket.IO packet and one handshake query.
+ *         Socket.IO packet (and its handler arguments, re-wrapped as an
+ *         outgoing event) and one handshake query.
  */
 #ifdef PARLEY_FUZZ
 
@@ -65,8 +66,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         eio_decode_frame(buf, n, 0, NULL, &pkt, &err);
         memcpy(buf, data + 1, n);
         eio_decode_frame(buf, n, 1, NULL, &pkt, &err);
-        if (sio_decode((const char *)data + 1, n, NULL, &p, &err) == 0)
+        if (sio_decode((const char *)data + 1, n, NULL, &p, &err) == 0) {
+            char *args = sio_args_json(&p, NULL);
+
+            if (args) {
+                size_t need = sio_event_payload_size("e", 1, args, strlen(args));
+                char *out = need ? malloc(need) : NULL;
+
+                if (out)
+                    sio_event_payload("e", 1, args, strlen(args), out, need, NULL, &err);
+                free(out);
+                cJSON_free(args);
+            }
             sio_packet_clear(&p);
+        }
         eio_parse_query((const char *)data + 1, n, &q, &err);
     }
     free(buf);
