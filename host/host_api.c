@@ -8,6 +8,7 @@
 #include <stdarg.h>
 
 #include "chat.h"
+#include "events.h"
 #include "frame.h"
 #include "listener.h"
 #include "log.h"
@@ -103,4 +104,12 @@ const parley_host_api parley__api = {
     .session_leave = parley__session_leave,
     .session_typing = parley__session_typing,
     .session_username = parley__session_username,
+
+    .event_handler_add = parley__event_handler_add,
+    .client_open = parley__client_open,
+    .client_close = parley__client_close,
+    .client_event = parley__client_event,
+    .client_emit = parley__client_emit,
+    .client_ack = parley__client_ack,
+    .client_namespace = parley__client_namespace,
 };
