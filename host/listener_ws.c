@@ -135,6 +135,16 @@ int parley__ws_confirm_upgrade(struct lws *wsi)
         parley__http_request_free(req);
         return refuse_upgrade(wsi, 400, "malformed websocket handshake");
     }
+    {
+        char ver[8];
+
+        /* lws would treat any other version as 13. */
+        if (lws_hdr_copy(wsi, ver, sizeof ver, WSI_TOKEN_VERSION) <= 0 || strcmp(ver, "13") != 0) {
+            L_DEBUG("websocket upgrade on %s refused: Sec-WebSocket-Version is not 13", req->path);
+            parley__http_request_free(req);
+            return refuse_upgrade(wsi, 400, "Sec-WebSocket-Version must be 13");
+        }
+    }
     if (lws_hdr_total_length(wsi, WSI_TOKEN_PROTOCOL) > 0) {
         L_DEBUG("websocket upgrade on %s refused: Sec-WebSocket-Protocol is not supported",
                 req->path);

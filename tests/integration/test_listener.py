@@ -470,6 +470,41 @@ class Listener(unittest.TestCase):
         self.assertTrue(closed)
         self.alive()
 
+    def test_malformed_requests_do_not_hurt_the_server(self):
+        ws_head = (b"GET /echo/ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
+                   b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n")
+        cases = [
+            (b"GET /echo/http HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n", None),
+            (b"GET /echo/http?" + b"&".join(b"a%d=1" % i for i in range(2000))
+             + b" HTTP/1.1\r\nHost: t\r\n\r\n", None),
+            (b"GET /echo/%zz HTTP/1.1\r\nHost: t\r\n\r\n", None),
+            (b"GET /echo/http%00x HTTP/1.1\r\nHost: t\r\n\r\n", None),
+            (b"GET /echo/http?q=%00 HTTP/1.1\r\nHost: t\r\n\r\n", None),
+            (b"\r\n\r\n", None),
+            (os.urandom(3000), None),
+            (b"POST /echo/http HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+             400),
+            (b"POST /echo/http HTTP/1.1\r\nHost: t\r\nContent-Length: -1\r\n\r\n", 400),
+            (b"POST /echo/http HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
+             400),
+            (b"POST /echo/http HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n"
+             b"Transfer-Encoding: chunked\r\n\r\nabc", 411),
+            (ws_head + b"\r\n", 400),                                   # no version
+            (ws_head + b"Sec-WebSocket-Version: 8\r\n\r\n", 400),
+            (ws_head + b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat\r\n\r\n", 400),
+            (b"GET /echo/ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nUpgrade: h2c\r\n"
+             b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", None),
+            (b"GET /echo/http HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n", None),
+        ]
+        for data, want in cases:
+            out, _ = raw(self.port, data, timeout=1.5)
+            self.assertNotIn(b" 101 ", out, data[:80])
+            if want is not None:
+                self.assertEqual(responses(out)[0][0], want, data[:80])
+        status, _, body = self.server.request("GET", "/x/../echo/http?q=dd")
+        self.assertEqual((status, json.loads(body)["path"]), (200, "/echo/http"))
+        self.alive()
+
     def test_connect_is_refused(self):
         data, closed = raw(self.port, b"CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n")
         self.assertTrue(closed)
