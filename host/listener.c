@@ -213,7 +213,8 @@ static void lws_log_bridge(int level, const char *line)
 
 /* lws reports a failed bind as one log line and a NULL context; bind a
  * probe socket first so the error names host:port and the errno. */
-static int probe_bind(const char *host, int port, parley_error *err)
+static int probe_bind(const char *host, int port, char *numeric, size_t numeric_size,
+                      parley_error *err)
 {
     struct addrinfo hints, *res = NULL, *ai;
     char service[16];
@@ -238,6 +239,10 @@ static int probe_bind(const char *host, int port, parley_error *err)
         }
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+            /* lws takes an address or an interface name, not a host name. */
+            if (getnameinfo(ai->ai_addr, ai->ai_addrlen, numeric, (socklen_t)numeric_size, NULL, 0,
+                            NI_NUMERICHOST) != 0)
+                snprintf(numeric, numeric_size, "%s", host);
             close(fd);
             freeaddrinfo(res);
             return 0;
@@ -295,6 +300,7 @@ int parley__listener_listen(parley_error *err)
     struct lws_context_creation_info info;
     void *foreign_loops[1];
     const char *host = L.host;
+    char numeric[NI_MAXHOST];
     int rc, ipv4_only;
 
     if (!L.initialized)
@@ -302,7 +308,7 @@ int parley__listener_listen(parley_error *err)
     if (L.ctx != NULL)
         return parley_error_set(err, PARLEY_EBUSY, "listener: already listening on %s:%d", host,
                                 L.port);
-    if ((rc = probe_bind(host, L.opts.port, err)) < 0)
+    if ((rc = probe_bind(host, L.opts.port, numeric, sizeof numeric, err)) < 0)
         return rc;
 
     register_metrics();
@@ -316,7 +322,7 @@ int parley__listener_listen(parley_error *err)
 
     memset(&info, 0, sizeof info);
     foreign_loops[0] = parley__loop();
-    ipv4_only = strchr(host, ':') == NULL;
+    ipv4_only = strchr(numeric, ':') == NULL;
     info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_SKIP_SERVER_CANONICAL_NAME;
     /* Never LWS_SERVER_OPTION_H2_PRIOR_KNOWLEDGE: it would expose lws's
      * HPACK parser (CVE-2026-19773) to every plain connection. */
@@ -326,8 +332,7 @@ int parley__listener_listen(parley_error *err)
     info.pcontext = &L.ctx;
     info.port = L.opts.port;
     /* lws takes an address or an interface name; "any" is NULL. */
-    info.iface = (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 || host[0] == '\0')
-                     ? NULL : host;
+    info.iface = (strcmp(numeric, "0.0.0.0") == 0 || strcmp(numeric, "::") == 0) ? NULL : numeric;
     info.protocols = protocols;
     info.count_threads = 1;
     /* Above our own cap, so lws never silently stops accepting: the cap is

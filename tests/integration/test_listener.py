@@ -178,6 +178,18 @@ class Listener(unittest.TestCase):
         self.assertEqual([s for s, _, _ in got], [200, 200, 200])
         self.assertEqual([json.loads(b)["q"] for _, _, b in got], ["1", "2", "3"])
 
+    def test_large_responses_on_one_keepalive_connection(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
+        try:
+            for n in (8 * 1024 * 1024, 3, 5 * 1024 * 1024 + 7):
+                conn.request("GET", "/echo/big?n=%d" % n)
+                r = conn.getresponse()
+                data = r.read()
+                self.assertEqual((r.status, len(data)), (200, n))
+                self.assertEqual(data.count(b"b"), n)
+        finally:
+            conn.close()
+
     def test_unknown_route_is_404_json(self):
         status, hdrs, body = self.server.request("GET", "/x")
         self.assertEqual(status, 404)
