@@ -387,7 +387,7 @@ int parley__http_on_request(struct lws *wsi, struct parley__pss *pss)
     const struct parley__route *route;
     char cl[32], peer[64] = "";
     uint64_t length = 0;
-    int has_length, body_method;
+    int has_length, body_method, expect;
 
     if (pss->req != NULL) {
         /* A request lws started before the last one finished: drop the old. */
@@ -434,11 +434,18 @@ int parley__http_on_request(struct lws *wsi, struct parley__pss *pss)
         return parley__http_refuse(wsi, 411, "length_required", "Content-Length is required", 1);
     }
 
+    /* A client that sent "Expect: 100-continue" holds its body back until
+     * it hears 100; if we refuse instead, it never sends the body, so lws
+     * must not wait to discard it: close after the refusal. */
+    expect = length > 0 && !req->http10 &&
+             lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_EXPECT) > 0 &&
+             strcasecmp(cl, "100-continue") == 0;
+
     route = parley__route_match(req->path);
     req->max_body = route && route->r.max_body ? route->r.max_body : L.opts.max_body;
     if (length > req->max_body) {
         char msg[160];
-        int close = length > (uint64_t)req->max_body + PARLEY__DISCARD_MAX;
+        int close = expect || length > (uint64_t)req->max_body + PARLEY__DISCARD_MAX;
 
         PARLEY__COUNT(http_413);
         L_WARN("%s %s from %s: refused 413, Content-Length %" PRIu64 " over the cap %zu",
@@ -457,12 +464,20 @@ int parley__http_on_request(struct lws *wsi, struct parley__pss *pss)
         PARLEY__COUNT(http_404);
         L_DEBUG("%s %s: 404, no route", req->method, req->path);
         parley__http_request_free(req);
-        return parley__http_refuse(wsi, 404, "not_found", msg, 0);
+        return parley__http_refuse(wsi, 404, "not_found", msg, expect);
     }
     req->route = route->r;
     req->content_length = length;
     pss->req = req;
     list_add(req);
+    if (expect) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        unsigned char buf[LWS_PRE + sizeof cont];
+
+        memcpy(buf + LWS_PRE, cont, sizeof cont - 1);
+        if (lws_write(wsi, buf + LWS_PRE, sizeof cont - 1, LWS_WRITE_HTTP) < 0)
+            return -1;
+    }
     /* lws delivers the body (and, for POST, an empty one too) through
      * HTTP_BODY and HTTP_BODY_COMPLETION; dispatch then. */
     if (length > 0 || strcmp(req->method, "POST") == 0)

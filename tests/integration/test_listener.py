@@ -224,6 +224,26 @@ class Listener(unittest.TestCase):
         self.assertEqual([g[0] for g in got], [413, 200], data[:300])
         self.assertEqual(json.loads(got[1][2])["q"], "after")
 
+    def test_expect_100_continue(self):
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=3)
+        try:
+            s.sendall(b"POST /echo/http HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
+                      b"Expect: 100-continue\r\n\r\n")
+            self.assertEqual(s.recv(100), b"HTTP/1.1 100 Continue\r\n\r\n")
+            s.sendall(b"hello")
+            data = b""
+            while b"}" not in data:
+                data += s.recv(4096)
+            got = responses(data)
+            self.assertEqual((got[0][0], json.loads(got[0][2])["body_len"]), (200, 5))
+        finally:
+            s.close()
+        # Refused: no 100, and the connection is closed (the body never comes).
+        data, closed = raw(self.port, ("POST /echo/http HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n"
+                                       "Expect: 100-continue\r\n\r\n" % (MAX_BODY + 1)).encode())
+        self.assertTrue(data.startswith(b"HTTP/1.1 413 "), data)
+        self.assertTrue(closed)
+
     def test_route_cap_overrides_the_default(self):
         status, _, body = self.server.request("POST", "/echo/small", body=b"z" * 1024)
         self.assertEqual((status, json.loads(body)["body_len"]), (200, 1024))
