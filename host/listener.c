@@ -15,6 +15,7 @@
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -295,6 +296,44 @@ static void register_metrics(void)
                                         "WebSocket bytes written", NULL);
 }
 
+/*
+ * Past RLIMIT_NOFILE, accept() fails with EMFILE and the listening socket
+ * stays readable: lws would spin on it. Raise the soft limit if we may;
+ * otherwise lower the connection cap below it, and say so.
+ */
+#define FD_RESERVE 128   /* storage, plugins, lws's own descriptors */
+
+static void fit_fd_limit(void)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)L.opts.max_connections + FD_RESERVE;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+        return;
+    if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want) {
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+            return;
+        getrlimit(RLIMIT_NOFILE, &rl);
+    } else {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur >= want)
+        return;
+    {
+        unsigned cap = rl.rlim_cur > 2 * FD_RESERVE ? (unsigned)(rl.rlim_cur - FD_RESERVE)
+                                                    : (unsigned)(rl.rlim_cur / 2);
+
+        L_WARN("listener.max_connections %u needs %llu file descriptors but the limit "
+               "(ulimit -n) is %llu: serving at most %u connections",
+               L.opts.max_connections, (unsigned long long)want,
+               (unsigned long long)rl.rlim_cur, cap);
+        L.opts.max_connections = cap ? cap : 1;
+    }
+}
+
 int parley__listener_listen(parley_error *err)
 {
     struct lws_context_creation_info info;
@@ -311,6 +350,7 @@ int parley__listener_listen(parley_error *err)
     if ((rc = probe_bind(host, L.opts.port, numeric, sizeof numeric, err)) < 0)
         return rc;
 
+    fit_fd_limit();
     register_metrics();
     L.scratch = malloc(LWS_PRE + PARLEY__WRITE_BATCH);
     if (L.scratch == NULL)
