@@ -139,7 +139,9 @@ static char *encode_path(const char *uri, int len)
     size_t cap = (size_t)len * 3 + 1;
     char *out = malloc(cap);
 
-    if (out != NULL && parley__text_pct_encode(uri, (size_t)len, "?#", out, cap) < 0) {
+    /* Also what RFC 3986 never allows unencoded, so a path is safe to put
+     * in a JSON string or a log line as it is. */
+    if (out != NULL && parley__text_pct_encode(uri, (size_t)len, "?#\"<>\\^`{|}", out, cap) < 0) {
         free(out);
         out = NULL;
     }

@@ -197,6 +197,12 @@ class Listener(unittest.TestCase):
         self.assertEqual(json.loads(body),
                          {"error": {"code": "not_found", "message": "no route for /x"}})
 
+    def test_404_for_odd_paths_is_still_json(self):
+        data, _ = raw(self.port, b'GET /a"b\\c<d>%22 HTTP/1.1\r\nHost: t\r\n\r\n', timeout=1)
+        got = responses(data)
+        self.assertEqual(got[0][0], 404, data)
+        self.assertEqual(json.loads(got[0][2])["error"]["message"], "no route for /a%22b%5Cc%3Cd%3E%22")
+
     def test_query_param_strict_decoding(self):
         status, _, body = self.server.request("GET", "/echo/http?q=%E2%82%AC+1&q=second")
         self.assertEqual(status, 200)
