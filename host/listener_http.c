@@ -584,6 +584,7 @@ int parley__http_on_timer(struct lws *wsi, struct parley__pss *pss)
     req->aborted = 1;
     if (req->route.on_abort != NULL)
         req->route.on_abort(req->route.arg, req, req->req_ctx);
+    req->host_answer = 1;
     respond_error(req, 504, "hold_timeout", "the held request timed out");
     return 0;
 }
@@ -617,6 +618,7 @@ void parley__http_drain(void)
         if (req->route.on_abort != NULL)
             req->route.on_abort(req->route.arg, req, req->req_ctx);
         req->close_after = 1;
+        req->host_answer = 1;
         respond_error(req, 503, "shutting_down", "the server is shutting down");
     }
 }
@@ -734,6 +736,8 @@ int parley__http_respond(parley_http_request *req, int status, const parley_http
 
     if (req == NULL || req->upgrade)
         return PARLEY_EINVAL;
+    if (req->aborted && !req->host_answer)
+        return PARLEY_ECLOSED;  /* after on_abort the request is the host's */
     if (req->responded) {
         L_ERROR("%s %s: http_respond called twice (route %s)", req->method, req->path,
                 req->route.prefix);

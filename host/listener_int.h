@@ -60,7 +60,8 @@ struct parley_http_request {
     unsigned headers_ok : 1;    /* inside on_request / on_upgrade: lws headers readable */
     unsigned held : 1;
     unsigned responded : 1;     /* http_respond was called (the plugin is done with it) */
-    unsigned aborted : 1;       /* on_abort ran */
+    unsigned aborted : 1;       /* on_abort ran: the plugin may not answer any more */
+    unsigned host_answer : 1;   /* the host answers an aborted request itself (504, 503) */
     unsigned head : 1;          /* HEAD: no body in the response */
     unsigned keepalive : 1;     /* what lws will do after the response */
     unsigned http10 : 1;
