@@ -189,7 +189,9 @@ typedef struct parley_host_api {
     int (*http_route_add)(parley_host *host, const parley_http_route *route, parley_error *err);
     /* "GET", "POST", ... */
     const char *(*http_method)(const parley_http_request *req);
-    /* The path, without the query, as sent (not percent-decoded). */
+    /* The path, without the query, percent-encoded (the listener decodes
+     * and normalises the request line, then encodes it again: "%2F" and
+     * "/" are not told apart, ".." segments never reach a route). */
     const char *(*http_path)(const parley_http_request *req);
     /* The raw query string after '?', "" when there is none. */
     const char *(*http_query)(const parley_http_request *req);
@@ -214,14 +216,18 @@ typedef struct parley_host_api {
     /*
      * Send the whole response and finish the request; `req` is invalid
      * afterwards. Content-Length is added by the host; pass Content-Type
-     * among `headers`. Returns 0, or PARLEY_ECLOSED if the peer is gone.
+     * among `headers`. Allowed during on_request, with or without http_hold
+     * before it. Returns 0; PARLEY_ECLOSED if the peer is gone or on_abort
+     * already ran; PARLEY_EINVAL for a status outside 100..599 or a header
+     * with CR/LF (the host then answers 500 itself).
      */
     int (*http_respond)(parley_http_request *req, int status, const parley_http_header *headers,
                         size_t n_headers, const void *body, size_t len);
     /*
      * Keep the request open past on_request (long-polling). The host keeps
-     * the connection alive for up to `timeout_ms`, then calls on_abort;
-     * `req_ctx` is handed to on_abort. Respond later with http_respond.
+     * the connection alive for up to `timeout_ms`; then it calls on_abort
+     * and answers 504 itself. `req_ctx` is handed to on_abort. Respond
+     * later with http_respond.
      */
     int (*http_hold)(parley_http_request *req, uint64_t timeout_ms, void *req_ctx);
 
@@ -246,9 +252,10 @@ typedef struct parley_host_api {
     const void *(*frame_data)(const parley_frame *frame, size_t *len);
     /*
      * Queue a frame on a WebSocket connection (the host retains it). All
-     * queued frames go out in one write. Past the connection's queue cap
-     * (listener.send_queue_max) the connection is closed as a slow consumer
-     * (1008 "slow consumer") and PARLEY_ELIMIT is returned.
+     * queued frames go out in one write. One frame may always be queued
+     * whatever its size; past listener.send_queue_max bytes of backlog
+     * behind it the connection is closed as a slow consumer (1008 "slow
+     * consumer") and PARLEY_ELIMIT is returned.
      */
     int (*conn_send)(parley_conn *conn, parley_frame *frame);
     /* Close with a status code and a short reason (both sent in the close frame). */

@@ -76,7 +76,9 @@ typedef struct parley_ws_endpoint {
     /*
      * Decide on an upgrade before the 101 is sent. Return 0 to accept (and
      * set *conn_ctx, handed to every later callback), or an HTTP status in
-     * 400..599 to refuse; err->message then becomes the response body.
+     * 400..599 to refuse; err->message then becomes the text/plain body.
+     * Subprotocols (Sec-WebSocket-Protocol) are not offered: the host
+     * refuses such upgrades with 400.
      * The request's accessors are valid only during this call. Loop thread.
      */
     int (*on_upgrade)(void *arg, parley_http_request *req, void **conn_ctx, parley_error *err);
@@ -89,7 +91,9 @@ typedef struct parley_ws_endpoint {
                        const void *data, size_t len, int binary);
 
     /* The connection is closed (`code` is the close status, 1006 when the
-     * peer vanished); `conn` is gone after this returns. Loop thread. */
+     * peer vanished); `conn` is gone after this returns. Also called, with
+     * 1006 and without on_open before it, when the handshake fails after
+     * on_upgrade accepted: free conn_ctx here. Loop thread. */
     void (*on_close)(void *arg, parley_conn *conn, void *conn_ctx, int code);
 
     void *arg;              /* since 1.0 */
