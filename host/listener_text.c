@@ -7,53 +7,6 @@
 
 #include "listener_text.h"
 
-int parley__text_utf8_valid(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-
-    while (i < n) {
-        unsigned char c = s[i];
-
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf) {
-            if (i + 1 >= n || (s[i + 1] & 0xc0) != 0x80)
-                return 0;
-            i += 2;
-            continue;
-        }
-        if (c >= 0xe0 && c <= 0xef) {
-            unsigned char lo = 0x80, hi = 0xbf;
-
-            if (c == 0xe0)
-                lo = 0xa0;          /* overlong */
-            else if (c == 0xed)
-                hi = 0x9f;          /* UTF-16 surrogates */
-            if (i + 2 >= n || s[i + 1] < lo || s[i + 1] > hi || (s[i + 2] & 0xc0) != 0x80)
-                return 0;
-            i += 3;
-            continue;
-        }
-        if (c >= 0xf0 && c <= 0xf4) {
-            unsigned char lo = 0x80, hi = 0xbf;
-
-            if (c == 0xf0)
-                lo = 0x90;          /* overlong */
-            else if (c == 0xf4)
-                hi = 0x8f;          /* above U+10FFFF */
-            if (i + 3 >= n || s[i + 1] < lo || s[i + 1] > hi || (s[i + 2] & 0xc0) != 0x80 ||
-                (s[i + 3] & 0xc0) != 0x80)
-                return 0;
-            i += 4;
-            continue;
-        }
-        return 0;                   /* 0x80..0xc1, 0xf5..0xff */
-    }
-    return 1;
-}
-
 static int hexval(int c)
 {
     if (c >= '0' && c <= '9')

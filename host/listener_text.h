@@ -1,16 +1,13 @@
 /*
- * Bounded text helpers for the listener: UTF-8 validation (WebSocket text
- * messages), strict percent-decoding of query parameters, and the
- * re-encoding of what lws has already decoded. Pure functions, no lws.
+ * Bounded text helpers for the listener: strict percent-decoding of query
+ * parameters and the re-encoding of what lws has already decoded. Pure
+ * functions, no lws. (UTF-8 validation of text messages is validate.h's,
+ * shared with the chat.)
  */
 #ifndef PARLEY__LISTENER_TEXT_H
 #define PARLEY__LISTENER_TEXT_H
 
 #include <stddef.h>
-
-/* 1 when s[0..n) is well-formed UTF-8 (no overlongs, no surrogates, nothing
- * above U+10FFFF), else 0. */
-int parley__text_utf8_valid(const unsigned char *s, size_t n);
 
 /*
  * Find the first parameter `key` in a raw query ("a=1&b=x%20y") and copy its

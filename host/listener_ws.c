@@ -21,6 +21,7 @@
 #include "listener_text.h"
 #include "log.h"
 #include "metrics.h"
+#include "validate.h"
 
 #define L parley__L
 
@@ -278,7 +279,7 @@ static int close_now(struct lws *wsi, struct parley_conn *c, int code, const cha
 
 static int deliver(struct lws *wsi, struct parley_conn *c, const unsigned char *data, size_t len)
 {
-    if (!c->rx_binary && !parley__text_utf8_valid(data, len)) {
+    if (!c->rx_binary && !parley__utf8_valid((const char *)data, len, NULL)) {
         char peer[64] = "";
 
         PARLEY__COUNT(ws_1007);

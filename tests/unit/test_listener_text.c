@@ -14,36 +14,37 @@
 
 #include "frame.h"
 #include "listener_text.h"
+#include "validate.h"
 
-#define U(s) (const unsigned char *)(s), sizeof(s) - 1
+#define U(s) (s), sizeof(s) - 1, NULL
 
 static void utf8_accepts_well_formed(void **state)
 {
     (void)state;
-    assert_int_equal(parley__text_utf8_valid(U("")), 1);
-    assert_int_equal(parley__text_utf8_valid(U("plain ascii")), 1);
-    assert_int_equal(parley__text_utf8_valid(U("\xc3\xa9")), 1);             /* é */
-    assert_int_equal(parley__text_utf8_valid(U("\xe2\x82\xac")), 1);         /* € */
-    assert_int_equal(parley__text_utf8_valid(U("\xf0\x9f\x98\x80")), 1);     /* U+1F600 */
-    assert_int_equal(parley__text_utf8_valid(U("\xf4\x8f\xbf\xbf")), 1);     /* U+10FFFF */
-    assert_int_equal(parley__text_utf8_valid(U("\xed\x9f\xbf")), 1);         /* U+D7FF */
+    assert_int_equal(parley__utf8_valid(U("")), 1);
+    assert_int_equal(parley__utf8_valid(U("plain ascii")), 1);
+    assert_int_equal(parley__utf8_valid(U("\xc3\xa9")), 1);             /* é */
+    assert_int_equal(parley__utf8_valid(U("\xe2\x82\xac")), 1);         /* € */
+    assert_int_equal(parley__utf8_valid(U("\xf0\x9f\x98\x80")), 1);     /* U+1F600 */
+    assert_int_equal(parley__utf8_valid(U("\xf4\x8f\xbf\xbf")), 1);     /* U+10FFFF */
+    assert_int_equal(parley__utf8_valid(U("\xed\x9f\xbf")), 1);         /* U+D7FF */
 }
 
 static void utf8_refuses_malformed(void **state)
 {
     (void)state;
-    assert_int_equal(parley__text_utf8_valid(U("\x80")), 0);                 /* lone continuation */
-    assert_int_equal(parley__text_utf8_valid(U("\xc0\xaf")), 0);             /* overlong '/' */
-    assert_int_equal(parley__text_utf8_valid(U("\xc1\xbf")), 0);
-    assert_int_equal(parley__text_utf8_valid(U("\xe0\x80\xaf")), 0);         /* overlong */
-    assert_int_equal(parley__text_utf8_valid(U("\xed\xa0\x80")), 0);         /* surrogate */
-    assert_int_equal(parley__text_utf8_valid(U("\xf0\x80\x80\xaf")), 0);     /* overlong */
-    assert_int_equal(parley__text_utf8_valid(U("\xf4\x90\x80\x80")), 0);     /* > U+10FFFF */
-    assert_int_equal(parley__text_utf8_valid(U("\xf5\x80\x80\x80")), 0);
-    assert_int_equal(parley__text_utf8_valid(U("ok\xc3")), 0);               /* truncated */
-    assert_int_equal(parley__text_utf8_valid(U("\xe2\x82")), 0);
-    assert_int_equal(parley__text_utf8_valid(U("\xe2\x28\xa1")), 0);
-    assert_int_equal(parley__text_utf8_valid(U("\xff")), 0);
+    assert_int_equal(parley__utf8_valid(U("\x80")), 0);                 /* lone continuation */
+    assert_int_equal(parley__utf8_valid(U("\xc0\xaf")), 0);             /* overlong '/' */
+    assert_int_equal(parley__utf8_valid(U("\xc1\xbf")), 0);
+    assert_int_equal(parley__utf8_valid(U("\xe0\x80\xaf")), 0);         /* overlong */
+    assert_int_equal(parley__utf8_valid(U("\xed\xa0\x80")), 0);         /* surrogate */
+    assert_int_equal(parley__utf8_valid(U("\xf0\x80\x80\xaf")), 0);     /* overlong */
+    assert_int_equal(parley__utf8_valid(U("\xf4\x90\x80\x80")), 0);     /* > U+10FFFF */
+    assert_int_equal(parley__utf8_valid(U("\xf5\x80\x80\x80")), 0);
+    assert_int_equal(parley__utf8_valid(U("ok\xc3")), 0);               /* truncated */
+    assert_int_equal(parley__utf8_valid(U("\xe2\x82")), 0);
+    assert_int_equal(parley__utf8_valid(U("\xe2\x28\xa1")), 0);
+    assert_int_equal(parley__utf8_valid(U("\xff")), 0);
 }
 
 static void query_param_decodes_strictly(void **state)
