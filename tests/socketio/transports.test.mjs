@@ -80,10 +80,19 @@ test("reconnect after the connection drops", async () => {
     const firstId = s.id;
     const dropped = once(s, "disconnect");
     s.io.engine.close();          // the transport goes away under the socket
-    assert.equal(await dropped, "transport close");
+    const [reason] = await dropped;
+    assert.equal(reason, "forced close");
     await once(s, "connect", 8000);
     assert.notEqual(s.id, firstId);
     // A reconnected client joins again and chats as before.
+    await roundTrip(s, room);
+
+    // Now the server drops it (a message over maxPayload: close 1009).
+    const dropped2 = once(s, "disconnect");
+    s.emit("message", "z".repeat(1000001));
+    const [reason2] = await dropped2;
+    assert.equal(reason2, "transport close");
+    await once(s, "connect", 8000);
     await roundTrip(s, room);
   } finally {
     s.disconnect();
