@@ -21,7 +21,31 @@ class DefaultConfig(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
+        # Clients still connected (WebSocket and a held poll, both joined)
+        # when the server stops: it must drain them and exit 0, no leaks.
+        ws = websocket.create_connection(
+            "ws://127.0.0.1:%d/socket.io/?EIO=4&transport=websocket" % cls.srv.port,
+            timeout=5, suppress_origin=True)
+        ws.recv()
+        ws.send("40")
+        ws.recv()
+        ws.send('42["join-chat",{"username":"stayer"}]')
+        ws.recv()
+        conn = http.client.HTTPConnection("127.0.0.1", cls.srv.port, timeout=5)
+        conn.request("GET", "/socket.io/?EIO=4&transport=polling")
+        sid = json.loads(conn.getresponse().read()[1:])["sid"]
+        q = "/socket.io/?EIO=4&transport=polling&sid=" + sid
+        conn.request("POST", q, body=b'40\x1e42["join-chat",{"username":"poller"}]',
+                     headers={"Content-Type": "text/plain;charset=UTF-8"})
+        conn.getresponse().read()
+        held = http.client.HTTPConnection("127.0.0.1", cls.srv.port, timeout=5)
+        held.request("GET", q)
+        held.getresponse().read()      # 40{sid} and join-confirmed
+        held.request("GET", q)         # now held
         code = cls.srv.stop()
+        ws.shutdown()
+        conn.close()
+        held.close()
         text = cls.srv.stderr()
         cls.srv.close()
         assert code == 0, "parley exited %s:\n%s" % (code, text[-3000:])

@@ -293,8 +293,27 @@ class SocketIORaw(unittest.TestCase):
         s.send('42/custom,["nobody-listens",1]')
         self.assert_alive(s)
 
+    def metric(self, series):
+        st, _, body = self.srv.request("GET", "/metrics")
+        self.assertEqual(st, 200)
+        for line in body.decode().splitlines():
+            if line.startswith(series + " "):
+                return float(line.split()[1])
+        self.fail("no series %s in /metrics" % series)
+
     def test_invalid_formats(self):
+        decode = 'parley_socketio_protocol_errors_total{reason="decode"}'
+        state = 'parley_socketio_protocol_errors_total{reason="invalid_state"}'
+        before, before_state = self.metric(decode), self.metric(state)
         self.assert_closes("4abc", "42{}", '42abc["message-with-ack",1,"2",{"3":[false]}]')
+        self.assert_closes('42/nope,["x"]')
+        self.assertEqual(self.metric(decode), before + 3)
+        self.assertEqual(self.metric(state), before_state + 1)
+
+    def test_connections_gauge(self):
+        s = self.ws()
+        self.assertGreaterEqual(self.metric("parley_socketio_connections"), 1)
+        s.close()
 
     # ---- bad-inputs.md section 3 ---------------------------------------
 

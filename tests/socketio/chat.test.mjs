@@ -162,6 +162,31 @@ test("errors: validation and not joined, as error events or through the ack", as
   a.disconnect();
 });
 
+test("fan-out: 24 clients on mixed transports each get every message, in order", async () => {
+  const room = uniq("fan");
+  const clients = [];
+  for (let i = 0; i < 24; i++) {
+    const transports = i % 3 === 0 ? ["polling"] : i % 3 === 1 ? ["websocket"] : undefined;
+    const s = await connect(transports ? { transports, upgrade: transports[0] !== "polling" } : {});
+    await join(s, `fan${i}`, room);
+    clients.push(s);
+  }
+  const want = ["m0", "m1", "m2", "m3", "m4"];
+  const done = clients.map((s) => new Promise((resolve) => {
+    const seen = [];
+    s.on("message-received", (m) => {
+      seen.push(m.content);
+      if (seen.length === want.length) resolve(seen);
+    });
+  }));
+  for (const c of want) {
+    const ack = await clients[5].timeout(5000).emitWithAck("send-message", { content: c });
+    assert.equal(ack.ok, true);
+  }
+  for (const seen of await Promise.all(done)) assert.deepEqual(seen, want);
+  for (const s of clients) s.disconnect();
+});
+
 test("a 10 KB message", async () => {
   const a = await connect();
   await join(a, "big", uniq("room"));
@@ -202,7 +227,7 @@ test("binary attachments both ways", async () => {
   a.disconnect();
 });
 
-test("acks: plain, with several arguments, and on a custom namespace", async () => {
+test("acks: several arguments of several types through a callback", async () => {
   const a = await connect();
   const res = await new Promise((resolve) =>
     a.emit("message-with-ack", 1, "2", { 3: [true] }, (...args) => resolve(args)));
