@@ -142,9 +142,18 @@ class SocketIORaw(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.srv = Server(config=CONFIG).start()
+        # An observer joined to a room for the whole run: after every bad
+        # input it must still get broadcasts (bad-inputs.md 0.3 item 6).
+        cls.observer = WS(cls.srv.port)
+        cls.observer.connect()
+        cls.observer.send('42["join-chat",{"username":"observer","room":"observed"}]')
+        ev = json.loads(cls.observer.recv()[2:])
+        assert ev[0] == "join-confirmed", ev
+        cls.posts = 0
 
     @classmethod
     def tearDownClass(cls):
+        cls.observer.close()
         code = cls.srv.stop()
         text = cls.srv.stderr()
         cls.srv.close()
@@ -169,6 +178,13 @@ class SocketIORaw(unittest.TestCase):
         return s
 
     def canary(self):
+        type(self).posts += 1
+        content = "still here %d" % self.posts
+        st, body = self.srv.json("POST", "/api/messages",
+                                 {"username": "poster", "content": content, "room": "observed"})
+        self.assertEqual(st, 201, body)
+        ev = json.loads(self.observer.recv()[2:])
+        self.assertEqual((ev[0], ev[1]["content"]), ("message-received", content))
         s = WS(self.srv.port)
         try:
             s.connect()
