@@ -8,7 +8,7 @@ set -eu
 
 build_pkgs="gcc make cmake pkg-config libuv1-dev libwebsockets-dev libwebsockets-evlib-uv \
 libyaml-dev libcjson-dev libsqlite3-dev libmongoc-dev"
-test_pkgs="libcmocka-dev python3 python3-websocket python3-socketio binutils curl"
+test_pkgs="libcmocka-dev python3 python3-websocket python3-socketio python3-requests binutils curl"
 # The MongoDB tests' wire server (tests/mongo) runs on Node.js; a node
 # already on the PATH (from anywhere) is used as it is.
 command -v node >/dev/null 2>&1 || test_pkgs="$test_pkgs nodejs npm"

@@ -72,6 +72,37 @@ class PythonClient(unittest.TestCase):
         finally:
             sio.disconnect()
 
+    def chat_once(self, transports, room):
+        events = queue.Queue()
+        sio = socketio.Client(reconnection=False)
+        for name in ("join-confirmed", "message-received"):
+            sio.on(name, (lambda n: lambda data: events.put((n, data)))(name))
+        sio.connect("http://127.0.0.1:%d" % self.srv.port, transports=transports, wait_timeout=5)
+        try:
+            sio.emit("join-chat", {"username": "py2", "room": room})
+            self.assertEqual(events.get(timeout=5)[0], "join-confirmed")
+            ack = sio.call("send-message", {"content": "over %s" % transports}, timeout=5)
+            self.assertTrue(ack["ok"], ack)
+            name, data = events.get(timeout=5)
+            self.assertEqual((name, data["_id"]), ("message-received", ack["id"]))
+            return sio.transport()
+        finally:
+            sio.disconnect()
+
+    def test_polling_only(self):
+        if socketio is None:
+            self.fail("python3-socketio is not installed (scripts/deps.sh --test)")
+        try:
+            import requests  # noqa: F401  (python3-engineio needs it for polling)
+        except ImportError:
+            self.fail("python3-requests is not installed (scripts/deps.sh --test)")
+        self.assertEqual(self.chat_once(["polling"], "py-poll"), "polling")
+
+    def test_default_transports_upgrade(self):
+        if socketio is None:
+            self.fail("python3-socketio is not installed (scripts/deps.sh --test)")
+        self.assertEqual(self.chat_once(["polling", "websocket"], "py-up"), "websocket")
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
