@@ -8,7 +8,7 @@ CONFIG     ?= configs/parley.yaml
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?=
 
-.PHONY: all deps deps-test build run test install clean
+.PHONY: all deps deps-test build run test install clean fuzz
 
 all: build
 
@@ -39,3 +39,19 @@ install: build
 
 clean:
 	rm -rf $(BUILD) $(TEST_BUILD)
+
+# libFuzzer targets (fuzz/README.md): clang, ASan + UBSan, coverage on the
+# whole build; each target runs FUZZ_SECONDS, one after the other, new inputs
+# and crashes under $(FUZZ_BUILD)/fuzz-work. FUZZ_TARGETS picks some
+# (eio eio_query sio http_query rest_json config); FUZZ_ARGS adds libFuzzer flags.
+FUZZ_BUILD   ?= build-fuzz-clang
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+FUZZ_ARGS    ?=
+
+fuzz:
+	@scripts/deps.sh --fuzz
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPARLEY_SANITIZE=ON \
+		-DPARLEY_FUZZ=ON -DPARLEY_BUILD_TESTS=OFF -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_targets
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_ARGS="$(FUZZ_ARGS)" fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_TARGETS)

@@ -2,6 +2,7 @@
 # Install the Debian 12 packages Parley needs, or say which are missing.
 #   scripts/deps.sh          what `make build` / `make run` need
 #   scripts/deps.sh --test   that plus what `make test` needs
+#   scripts/deps.sh --fuzz   that plus clang with libFuzzer, for `make fuzz` only
 # As root, missing packages are installed with apt-get. Otherwise the one
 # apt-get line to run is printed and the script fails.
 set -eu
@@ -13,8 +14,11 @@ test_pkgs="libcmocka-dev python3 python3-websocket python3-socketio python3-requ
 # already on the PATH (from anywhere) is used as it is.
 command -v node >/dev/null 2>&1 || test_pkgs="$test_pkgs nodejs npm"
 
+fuzz_pkgs="clang"
+
 pkgs=$build_pkgs
 [ "${1:-}" = "--test" ] && pkgs="$build_pkgs $test_pkgs"
+[ "${1:-}" = "--fuzz" ] && pkgs="$build_pkgs $fuzz_pkgs"
 
 missing=""
 for p in $pkgs; do
