@@ -2,6 +2,7 @@
 and package-lock.json) into the build tree with `npm ci`, once per lockfile,
 and run node scripts against a server. Used by test_socketio_client.py and
 test_socketio_python.py."""
+import fcntl
 import filecmp
 import os
 import shutil
@@ -21,6 +22,13 @@ def install():
     """npm ci into <build>/tests/socketio-node unless that lockfile is already installed.
     Returns the folder that holds node_modules."""
     os.makedirs(NODE_DIR, exist_ok=True)
+    # ctest runs the client and python tests in parallel: one npm ci at a time.
+    with open(os.path.join(NODE_DIR, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _install_locked()
+
+
+def _install_locked():
     lock_src = os.path.join(JS_DIR, "package-lock.json")
     lock_dst = os.path.join(NODE_DIR, "package-lock.json")
     stamp = os.path.join(NODE_DIR, "node_modules", ".parley-installed")
