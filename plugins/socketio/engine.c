@@ -336,6 +336,21 @@ static void table_grow(struct eio_server *srv)
     srv->n_buckets = nb;
 }
 
+int eio__closed_recently(struct eio_server *srv, const char *sid, size_t len)
+{
+    uint64_t now = srv->api->now_ms(srv->host);
+
+    if (len != EIO_SID_LEN)
+        return 0;
+    for (unsigned i = 0; i < EIO_CLOSED_KEEP; i++) {
+        if (srv->closed[i].sid[0] == '\0' || memcmp(srv->closed[i].sid, sid, EIO_SID_LEN) != 0)
+            continue;
+        srv->closed[i].sid[0] = '\0';
+        return now - srv->closed[i].at <= EIO_CLOSED_GRACE_MS;
+    }
+    return 0;
+}
+
 struct eio_socket *eio__session_find(struct eio_server *srv, const char *sid, size_t len)
 {
     struct eio_socket *s;
@@ -452,8 +467,14 @@ void eio__session_close(struct eio_socket *s, const char *reason, int ws_code, i
     if (api->log_enabled(srv->host, PARLEY_LOG_DEBUG))
         api->log(srv->host, PARLEY_LOG_DEBUG, "engine.io %s: session %s (%s) closed: %s",
                  srv->path, s->sid, eio_transport(s), reason);
-    if (s->get != NULL)
+    if (s->get != NULL) {
         eio__poll_respond_get(s, client_close ? EIO_PKT_NOOP : EIO_PKT_CLOSE, 1);
+    } else if (client_close && s->transport == EIO_TRANSPORT_POLLING) {
+        unsigned i = srv->closed_next++ % EIO_CLOSED_KEEP;
+
+        memcpy(srv->closed[i].sid, s->sid, sizeof s->sid);
+        srv->closed[i].at = api->now_ms(srv->host);
+    }
     eio__queue_drop(s);
     if (s->probe != NULL) {
         struct eio_ws *p = s->probe;

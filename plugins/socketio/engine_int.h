@@ -12,6 +12,8 @@
 #define EIO_SID_BYTES 16   /* 128 bits from the CSPRNG, base64url: 22 characters */
 #define EIO_SID_LEN 22
 #define EIO_ORIGIN_MAX 512
+#define EIO_CLOSED_KEEP 16
+#define EIO_CLOSED_GRACE_MS 1000
 
 enum eio_state { EIO_S_OPEN = 1, EIO_S_CLOSED = 2 };
 
@@ -113,6 +115,12 @@ struct eio_server {
     uint8_t *body;            /* a POST body copied to decode base64 in place */
     size_t body_cap;
 
+    /* Sessions the client closed ("1") while no GET was held: the GET it
+     * may have had in flight, arriving just after, gets "6" instead of a
+     * 400 (once, within EIO_CLOSED_GRACE_MS). */
+    struct { char sid[EIO_SID_LEN + 1]; uint64_t at; } closed[EIO_CLOSED_KEEP];
+    unsigned closed_next;
+
     struct eio_metrics m;
 };
 
@@ -135,6 +143,8 @@ void eio__poll_flush(struct eio_socket *s);
 void eio__queue_to_ws(struct eio_socket *s);
 void eio__queue_drop(struct eio_socket *s);
 /* Grow *buf to hold n bytes (+1); 0 or PARLEY_ENOMEM. */
+/* A GET for a sid the client closed a moment ago: 1 (answer "6") once. */
+int eio__closed_recently(struct eio_server *srv, const char *sid, size_t len);
 int eio__buf_reserve(uint8_t **buf, size_t *cap, size_t n);
 void eio__perr(struct eio_server *srv, int which);
 void eio__sessions_gauge(struct eio_server *srv, int transport, double delta);

@@ -380,6 +380,8 @@ int eio__http_on_request(void *arg, parley_http_request *req)
     }
 
     s = eio__session_find(srv, q.sid, q.sid_len);
+    if (s == NULL && strcmp(method, "GET") == 0 && eio__closed_recently(srv, q.sid, q.sid_len))
+        return respond(srv, req, 200, "text/plain; charset=UTF-8", &c, EIO_PKT_NOOP, 1);
     if (s == NULL)
         return respond_error(srv, req, EIO_ERR_SESSION_ID_UNKNOWN, -1, &c);
     if (s->transport != EIO_TRANSPORT_POLLING || q.transport != EIO_TRANSPORT_POLLING)

@@ -438,6 +438,15 @@ class EngineIO(unittest.TestCase):
         self.assertEqual(out[0][::2], (200, b"6"))
         self.assertSessionGone(sid)
 
+    def test_get_racing_the_client_close_gets_noop_once(self):
+        # The client's GET may reach us just after its own "1" (two
+        # connections): it gets "6" once, then the sid is unknown.
+        sid = self.c.handshake()
+        self.assertEqual(self.c.post(sid, "1")[::2], (200, b"ok"))
+        self.assertEqual(self.c.get(sid)[::2], (200, b"6"))
+        self.assertSessionGone(sid)
+        self.assertError(self.c.post(sid, "4x"), 1)
+
     def test_server_close_answers_the_held_get_with_close(self):
         sid = self.c.handshake()
         t, out = self.c.held_get(sid)
