@@ -1,10 +1,11 @@
 // Start CongoDB (a MongoDB wire-protocol server in JavaScript, in memory)
 // for Parley's tests:
-//   node congo.js [--port N] [--modules DIR] [--port-file FILE]
+//   node congo.js [--port N] [--modules DIR] [--port-file FILE] [--watch-pid PID]
 // Listens on 127.0.0.1 only, port N (0, the default, picks a free one),
 // prints "port N" on stdout once it listens (and writes N to FILE), and
 // exits on SIGTERM/SIGINT or as soon as the process that started it is
-// gone. DIR is where install.sh put node_modules (default: beside this file).
+// gone (or process PID, when given: a ctest fixture watches ctest itself).
+// DIR is where install.sh put node_modules (default: beside this file).
 'use strict';
 
 const path = require('path');
@@ -18,6 +19,7 @@ function arg(name, dflt) {
 const port = Number(arg('--port', '0'));
 const modules = path.resolve(arg('--modules', path.join(__dirname, 'node_modules')));
 const portFile = arg('--port-file', null);
+const watchPid = Number(arg('--watch-pid', '0'));
 const congo = path.join(modules, '@push.rocks', 'smartmongo', 'dist_ts', 'congodb');
 
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -64,8 +66,16 @@ async function main() {
     // The parent is gone when we are re-parented (to init or a subreaper).
     const parent = process.ppid;
     setInterval(() => {
-        if (process.ppid !== parent)
+        if (watchPid > 0) {
+            try {
+                process.kill(watchPid, 0);
+            } catch (e) {
+                if (e.code === 'ESRCH')
+                    stop(0);
+            }
+        } else if (process.ppid !== parent) {
             stop(0);
+        }
     }, 250);
 }
 

@@ -1,0 +1,42 @@
+# The mongo helper's tests (plugins/mongo, docs/storage.md): a MongoDB
+# wire-protocol server for the run (tests/mongo: CongoDB on a free loopback
+# port, or MONGODB_URI when set), the plugin through the real server, and the
+# database going away under it. Only when the mongo plugin is built.
+if(TARGET mongo)
+  pkg_check_modules(MONGOC_TESTS REQUIRED IMPORTED_TARGET libmongoc-1.0)
+  # Reaches the database without the plugin (tests/mongo/mongo_cmd.c).
+  add_executable(parley-mongo-cmd ${CMAKE_SOURCE_DIR}/tests/mongo/mongo_cmd.c)
+  target_link_libraries(parley-mongo-cmd PRIVATE PkgConfig::MONGOC_TESTS)
+  set_target_properties(parley-mongo-cmd PROPERTIES
+    RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)
+
+  set(PARLEY_MONGO_TEST_ENV
+    "PARLEY_BUILD_DIR=${CMAKE_BINARY_DIR}"
+    "PARLEY_SOURCE_DIR=${CMAKE_SOURCE_DIR}"
+    "PYTHONPATH=${CMAKE_CURRENT_SOURCE_DIR}:${CMAKE_SOURCE_DIR}/tests/mongo"
+    "PYTHONDONTWRITEBYTECODE=1"
+    "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1"
+    "LSAN_OPTIONS=suppressions=${CMAKE_SOURCE_DIR}/tests/mongo/lsan.supp"
+    "UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1")
+
+  # One server shared by the tests that only read and write (installed from
+  # the committed lockfile on first use); the outage tests start their own.
+  add_test(NAME mongo.server.start
+    COMMAND ${PARLEY_PYTHON} ${CMAKE_SOURCE_DIR}/tests/mongo/mongotest.py start)
+  set_tests_properties(mongo.server.start PROPERTIES
+    FIXTURES_SETUP mongo_server ENVIRONMENT "${PARLEY_MONGO_TEST_ENV}" TIMEOUT 180)
+  add_test(NAME mongo.server.stop
+    COMMAND ${PARLEY_PYTHON} ${CMAKE_SOURCE_DIR}/tests/mongo/mongotest.py stop)
+  set_tests_properties(mongo.server.stop PROPERTIES
+    FIXTURES_CLEANUP mongo_server ENVIRONMENT "${PARLEY_MONGO_TEST_ENV}" TIMEOUT 30)
+
+  foreach(_t IN ITEMS node)
+    if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_mongo_${_t}.py)
+      add_test(NAME integration.mongo_${_t}
+        COMMAND ${PARLEY_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/test_mongo_${_t}.py)
+      set_tests_properties(integration.mongo_${_t} PROPERTIES
+        FIXTURES_REQUIRED mongo_server ENVIRONMENT "${PARLEY_MONGO_TEST_ENV}"
+        SKIP_RETURN_CODE 77 TIMEOUT 180)
+    endif()
+  endforeach()
+endif()
