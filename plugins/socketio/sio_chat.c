@@ -247,21 +247,26 @@ static void join_chat(struct sio_conn *c, sio_message *m)
         fail(c, has_ack, ack_id, PARLEY_ECLOSED, "internal_error", "no chat session");
         return;
     }
-    /* One room at a time, as the Node backend kept it: joining another
-     * room leaves the previous one (its members get user-left). */
-    if (c->room != NULL && strcmp(c->room, room) != 0) {
-        pl->api->session_leave(c->session, c->room, &err);
-        free(c->room);
-        c->room = NULL;
-    }
     rc = pl->api->session_join(c->session, room, u->valuestring, &err);
     if (rc < 0) {
+        /* A refused join changes nothing: the client stays where it was. */
         fail(c, has_ack, ack_id, rc, NULL, err.message);
         return;
     }
-    if (c->room == NULL && (c->room = strdup(room)) == NULL) {
-        fail(c, has_ack, ack_id, PARLEY_ENOMEM, NULL, "out of memory");
-        return;
+    /* One room at a time, as the Node backend kept it: once in the new
+     * room, leave the previous one (its members get user-left). */
+    if (c->room == NULL || strcmp(c->room, room) != 0) {
+        char *now = strdup(room);
+
+        if (now == NULL) {
+            pl->api->session_leave(c->session, room, &err);
+            fail(c, has_ack, ack_id, PARLEY_ENOMEM, NULL, "out of memory");
+            return;
+        }
+        if (c->room != NULL)
+            pl->api->session_leave(c->session, c->room, &err);
+        free(c->room);
+        c->room = now;
     }
     name = pl->api->session_username(c->session, room);
     r = calloc(1, sizeof *r);
