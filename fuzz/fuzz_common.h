@@ -27,6 +27,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
         }                                                                       \
     } while (0)
 
+/* Known findings are tolerated so a run goes on past them, unless the
+ * environment sets PARLEY_FUZZ_STRICT (to check a fix: the regression file
+ * then fails until the code is fixed). */
+static inline int fuzz_strict(void)
+{
+    static int strict = -1;
+
+    if (strict < 0)
+        strict = getenv("PARLEY_FUZZ_STRICT") != NULL;
+    return strict;
+}
+
 /* A refusal: rc < 0, err->code == rc, a non-empty NUL-terminated message. */
 static inline void fuzz_check_refusal(int rc, const parley_error *err, const char *what)
 {
