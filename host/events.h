@@ -14,8 +14,9 @@
  * client_close while a handler of that client is still running. The close
  * runs the on_disconnect handlers at once and frees the handle once the
  * outermost handler call has returned; until then emits and acks answer
- * PARLEY_ECLOSED and no further handler runs. A transport must not free a
- * client_ctx inside its own client_emit / client_ack.
+ * PARLEY_ECLOSED and no further handler runs. The host never touches a
+ * client_ctx after the transport's client_emit / client_ack returned, so a
+ * transport may close the client (and free that ctx) from inside them.
  *
  * Handlers are copied at registration (their strings must stay valid, as
  * host.h says); handlers registered while a callback runs apply to later
