@@ -393,6 +393,19 @@ class SocketIORaw(unittest.TestCase):
         self.assert_closes('4511-["a",%s]' % ph, '45999999999-["a"]',
                            "45" + "9" * 100000 + '-["a"]')
 
+    def test_attachment_bytes_are_capped(self):
+        # Each attachment fits in a message, together they pass maxPayload:
+        # closed once the sum is over, so a connection buffers at most that.
+        ph = ",".join('{"_placeholder":true,"num":%d}' % i for i in range(3))
+        s = self.ws()
+        s.send('453-["message",%s]' % ph)
+        for _ in range(3):
+            try:
+                s.send_bin(b"\x00" * 600000)
+            except Exception:
+                break
+        s.expect_closed()
+
     def test_s07_bad_attachment_counts(self):
         self.assert_closes("45", "451", "45a-", "451.23-", "45-1-")
 
