@@ -10,6 +10,9 @@ if (!modules) throw new Error("SIO_MODULES is not set (run through test_socketio
 const require = createRequire(path.join(modules, "index.js"));
 
 export const { io } = require("socket.io-client");
+export function clientModule() {
+  return require("socket.io-client");
+}
 export const URL = process.env.PARLEY_URL;
 export const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 export const ID = /^[0-9a-f]{24}$/;

@@ -112,3 +112,29 @@ test("disconnect() from the client is a clean namespace disconnect", async () =>
   assert.equal(ev.room, room);
   a.disconnect();
 });
+
+test("multiplexing: / and /custom share one Engine.IO connection", async () => {
+  const { Manager } = await import("./helpers.mjs").then((h) => h.clientModule());
+  const m = new Manager(URL, { reconnection: false });
+  const main = m.socket("/");
+  const custom = m.socket("/custom", { auth: { token: "mux" } });
+  try {
+    const auth = once(custom, "auth");
+    await Promise.all([once(main, "connect"), once(custom, "connect")]);
+    assert.deepEqual(await auth, { token: "mux" });
+    assert.equal(m.engine.id.length > 0, true);
+    const room = uniq("mux");
+    await join(main, "muxer", room);
+    const got = once(main, "message-received");
+    main.emit("send-message", { content: "over the shared connection" });
+    assert.equal((await got).content, "over the shared connection");
+    // Leaving /custom keeps / working on the same connection.
+    custom.disconnect();
+    const back = once(main, "message-back");
+    main.emit("message", "still here");
+    assert.equal(await back, "still here");
+  } finally {
+    main.disconnect();
+    custom.disconnect();
+  }
+});
