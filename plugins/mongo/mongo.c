@@ -41,8 +41,8 @@
 
 static const parley_config_key mg_keys[] = {
     { "uri", PARLEY_CONFIG_STRING, PARLEY_CONFIG_SECRET, "mongodb://127.0.0.1:27017/parley", 0, 0,
-      "the MongoDB connection string (mongodb:// or mongodb+srv://); its options apply unless a "
-      "key below is set" },
+      "the MongoDB connection string (mongodb:// or mongodb+srv://); an option it spells out "
+      "(socketTimeoutMS, w, ...) wins over the key below" },
     { "database", PARLEY_CONFIG_STRING, 0, "", 0, 0,
       "the database; empty: the one named in uri, else parley" },
     { "collection", PARLEY_CONFIG_STRING, 0, "messages", 0, 0,
@@ -163,13 +163,6 @@ static void maybe_stopped(mg_plugin *p);
 
 /* ---- config ---- */
 
-static int given(const parley_host_api *api, const parley_config *config, const char *key)
-{
-    const char *loc = api->config_location(config, key);
-
-    return loc != NULL && strcmp(loc, "default") != 0;
-}
-
 static int mg_create(const parley_host_api *api, parley_host *host, const parley_config *config,
                      void **instance, parley_error *err)
 {
@@ -185,14 +178,8 @@ static int mg_create(const parley_host_api *api, parley_host *host, const parley
     o.connect_timeout_ms = api->config_int(config, "connect_timeout");
     o.socket_timeout_ms = api->config_int(config, "socket_timeout");
     o.heartbeat_ms = api->config_int(config, "heartbeat_interval");
-    o.server_selection_set = given(api, config, "server_selection_timeout");
-    o.connect_set = given(api, config, "connect_timeout");
-    o.socket_set = given(api, config, "socket_timeout");
-    o.heartbeat_set = given(api, config, "heartbeat_interval");
     o.write_concern = api->config_string(config, "write_concern");
-    o.write_concern_set = given(api, config, "write_concern");
     o.journal = api->config_bool(config, "journal");
-    o.journal_set = given(api, config, "journal");
     o.wtimeout_ms = api->config_int(config, "wtimeout");
     o.pool_size = api->config_int(config, "pool_size");
     if (o.uri == NULL || o.uri[0] == '\0')

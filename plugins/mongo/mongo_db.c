@@ -201,10 +201,12 @@ void mg_log_detach(parley_host *host)
 
 /* ---- setup ---- */
 
-static int set_ms(mg_db *db, const char *opt, int64_t ms, int given, parley_error *err)
+/* An option the URI spells out wins over the key: the URI is the one
+ * place an operator (MONGODB_URI) tunes a deployment. */
+static int set_ms(mg_db *db, const char *opt, int64_t ms, parley_error *err)
 {
-    if (!given && mongoc_uri_has_option(db->uri, opt))
-        return PARLEY_OK;   /* the URI's own value stands */
+    if (mongoc_uri_has_option(db->uri, opt))
+        return PARLEY_OK;
     if (ms > INT32_MAX || !mongoc_uri_set_option_as_int32(db->uri, opt, (int32_t)ms))
         return parley_error_set(err, PARLEY_EINVAL, "mongo: %s %lld ms is not accepted", opt,
                                 (long long)ms);
@@ -241,7 +243,7 @@ static int make_write_concern(mg_db *db, const mg_options *opt, parley_error *er
     if (wc == NULL)
         return parley_error_set(err, PARLEY_ENOMEM, "mongo: out of memory");
     db->wc = wc;
-    if (opt->write_concern_set || !mongoc_uri_has_option(db->uri, MONGOC_URI_W)) {
+    if (!mongoc_uri_has_option(db->uri, MONGOC_URI_W)) {
         if (strcmp(w, "majority") == 0) {
             mongoc_write_concern_set_wmajority(wc, 0);
         } else {
@@ -256,9 +258,9 @@ static int make_write_concern(mg_db *db, const mg_options *opt, parley_error *er
             mongoc_write_concern_set_w(wc, (int32_t)n);
         }
     }
-    if (opt->journal_set || !mongoc_uri_has_option(db->uri, MONGOC_URI_JOURNAL))
+    if (!mongoc_uri_has_option(db->uri, MONGOC_URI_JOURNAL))
         mongoc_write_concern_set_journal(wc, opt->journal != 0);
-    if (opt->wtimeout_ms > 0 || !mongoc_uri_has_option(db->uri, MONGOC_URI_WTIMEOUTMS))
+    if (!mongoc_uri_has_option(db->uri, MONGOC_URI_WTIMEOUTMS))
         mongoc_write_concern_set_wtimeout_int64(wc, opt->wtimeout_ms);
     w_now = mongoc_write_concern_get_w(wc);
     if (w_now == MONGOC_WRITE_CONCERN_W_UNACKNOWLEDGED || w_now == MONGOC_WRITE_CONCERN_W_ERRORS_IGNORED)
@@ -301,16 +303,13 @@ int mg_db_init(mg_db *db, const mg_options *opt, const char *default_room, parle
         return parley_error_set(err, PARLEY_ENOMEM, "mongo: out of memory");
     db->default_room_len = strlen(default_room);
 
-    rc = set_ms(db, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, opt->server_selection_timeout_ms,
-                opt->server_selection_set, err);
+    rc = set_ms(db, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, opt->server_selection_timeout_ms, err);
     if (rc == PARLEY_OK)
-        rc = set_ms(db, MONGOC_URI_CONNECTTIMEOUTMS, opt->connect_timeout_ms, opt->connect_set,
-                    err);
+        rc = set_ms(db, MONGOC_URI_CONNECTTIMEOUTMS, opt->connect_timeout_ms, err);
     if (rc == PARLEY_OK)
-        rc = set_ms(db, MONGOC_URI_SOCKETTIMEOUTMS, opt->socket_timeout_ms, opt->socket_set, err);
+        rc = set_ms(db, MONGOC_URI_SOCKETTIMEOUTMS, opt->socket_timeout_ms, err);
     if (rc == PARLEY_OK)
-        rc = set_ms(db, MONGOC_URI_HEARTBEATFREQUENCYMS, opt->heartbeat_ms, opt->heartbeat_set,
-                    err);
+        rc = set_ms(db, MONGOC_URI_HEARTBEATFREQUENCYMS, opt->heartbeat_ms, err);
     if (rc != PARLEY_OK)
         return rc;
     db->selection_ms = mongoc_uri_get_option_as_int32(db->uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS,

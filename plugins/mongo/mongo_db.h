@@ -25,11 +25,9 @@ typedef struct mg_options {
     int64_t connect_timeout_ms;
     int64_t socket_timeout_ms;
     int64_t heartbeat_ms;
-    /* set: the key was given in the config, so it overrides the URI's option */
-    int server_selection_set, connect_set, socket_set, heartbeat_set;
-    const char *write_concern;         /* "majority", "1", "2", ...; "" : the URI's */
+    /* Each of these applies unless the URI spells out the same option. */
+    const char *write_concern;         /* "majority", "1", "2", ... */
     int journal;                       /* j: true */
-    int journal_set, write_concern_set;
     int64_t wtimeout_ms;
     int64_t pool_size;
 } mg_options;

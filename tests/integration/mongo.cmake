@@ -36,6 +36,13 @@ if(TARGET mongo)
   set_tests_properties(integration.mongo_node PROPERTIES
     FIXTURES_REQUIRED mongo_server ENVIRONMENT "${PARLEY_MONGO_TEST_ENV}"
     SKIP_RETURN_CODE 77 TIMEOUT 180)
+
+  # Config refusals, --check-config without a database, a database that
+  # appears after the server started.
+  add_test(NAME integration.mongo_config
+    COMMAND ${PARLEY_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/test_mongo_config.py)
+  set_tests_properties(integration.mongo_config PROPERTIES
+    ENVIRONMENT "${PARLEY_MONGO_TEST_ENV}" SKIP_RETURN_CODE 77 TIMEOUT 180)
 endif()
 
 # The database stopped (SIGSTOP), killed and cut off mid-traffic: each case
