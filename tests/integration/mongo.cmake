@@ -37,6 +37,17 @@ if(TARGET mongo)
     FIXTURES_REQUIRED mongo_server ENVIRONMENT "${PARLEY_MONGO_TEST_ENV}"
     SKIP_RETURN_CODE 77 TIMEOUT 180)
 
+  # The driver side (plugins/mongo/mongo_db.c) directly: partial bulk
+  # failures, filters, an unreachable server, error mapping (cmocka).
+  add_executable(test_mongo_db ${CMAKE_SOURCE_DIR}/tests/mongo/test_mongo_db.c
+                               ${CMAKE_SOURCE_DIR}/plugins/mongo/mongo_db.c)
+  target_include_directories(test_mongo_db PRIVATE ${CMAKE_SOURCE_DIR}/plugins/mongo)
+  target_link_libraries(test_mongo_db PRIVATE ParleySDK::sdk PkgConfig::MONGOC_TESTS
+                                              PkgConfig::CMOCKA)
+  add_test(NAME integration.mongo_db COMMAND test_mongo_db)
+  set_tests_properties(integration.mongo_db PROPERTIES
+    FIXTURES_REQUIRED mongo_server ENVIRONMENT "${PARLEY_MONGO_TEST_ENV}" TIMEOUT 120)
+
   # Config refusals, --check-config without a database, a database that
   # appears after the server started.
   add_test(NAME integration.mongo_config
