@@ -11,7 +11,7 @@
  * Input: the bytes a client sends (HTTP requests, a WebSocket upgrade and
  * masked frames, Engine.IO polling, ...). One connection per input.
  * Oracle: every 64 inputs, and after the last one in a replay, a canary
- * GET /health on a new connection must be answered with 200 within 2 s,
+ * GET /health on a new connection must be answered with 200 within 5 s,
  * and the runtime must still be running.
  * At the end of a replay the server gets SIGTERM and is joined (a clean
  * shutdown, so LeakSanitizer sees what it would for the real binary).
@@ -161,7 +161,7 @@ static void canary(void)
     FUZZ_CHECK(!server_done, "the server stopped (runtime returned %d)", server_rc);
     fd = dial();
     FUZZ_CHECK(fd >= 0, "canary: cannot connect to 127.0.0.1:%d: %s", port, strerror(errno));
-    n = exchange(fd, (const uint8_t *)req, sizeof req - 1, answer, sizeof answer - 1, 2000);
+    n = exchange(fd, (const uint8_t *)req, sizeof req - 1, answer, sizeof answer - 1, 5000);
     close(fd);
     answer[n] = '\0';
     FUZZ_CHECK(strncmp(answer, "HTTP/1.1 200", 12) == 0, "canary GET /health answered: %.40s",
