@@ -9,7 +9,10 @@
  * stops the process and is blamed on the input in flight.
  *
  * Input: the bytes a client sends (HTTP requests, a WebSocket upgrade and
- * masked frames, Engine.IO polling, ...). One connection per input.
+ * masked frames, Engine.IO polling, ...). One connection per input. When
+ * the input contains "{SID}", a polling handshake runs first on its own
+ * connection and every "{SID}" becomes that session's sid, so one input can
+ * drive a session over long-polling (POST packets, GET polls) or upgrade it.
  * Oracle: every 64 inputs, and after the last one in a replay, a canary
  * GET /health on a new connection must be answered with 200 within 5 s,
  * and the runtime must still be running.
@@ -254,12 +257,78 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
+/* A fresh Engine.IO session: the sid of a polling handshake, or -1. */
+static int handshake_sid(char *sid, size_t cap)
+{
+    static const char req[] = "GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\n"
+                              "Host: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    char answer[2048];
+    const char *at, *end;
+    size_t n;
+    int fd = dial();
+
+    if (fd < 0)
+        return -1;
+    n = exchange(fd, (const uint8_t *)req, sizeof req - 1, answer, sizeof answer - 1, 2000);
+    close(fd);
+    answer[n] = '\0';
+    at = strstr(answer, "\"sid\":\"");
+    if (at == NULL)
+        return -1;
+    at += 7;
+    end = strchr(at, '"');
+    if (end == NULL || (size_t)(end - at) >= cap)
+        return -1;
+    memcpy(sid, at, (size_t)(end - at));
+    sid[end - at] = '\0';
+    return 0;
+}
+
+/* The input with every SID_TOKEN replaced by a live sid (so an input can
+ * drive one session over polling, or upgrade it), or NULL when it has none. */
+#define SID_TOKEN "{SID}"
+
+static uint8_t *with_sid(const uint8_t *data, size_t size, size_t *out_len)
+{
+    const size_t tl = sizeof SID_TOKEN - 1;
+    char sid[128];
+    size_t i, o = 0, sl, count = 0;
+    uint8_t *out;
+
+    for (i = 0; i + tl <= size; i++)
+        if (memcmp(data + i, SID_TOKEN, tl) == 0)
+            count++;
+    if (count == 0 || handshake_sid(sid, sizeof sid) < 0)
+        return NULL;
+    sl = strlen(sid);
+    out = malloc(size + count * sl + 1);
+    FUZZ_CHECK(out != NULL, "out of memory");
+    for (i = 0; i < size;) {
+        if (i + tl <= size && memcmp(data + i, SID_TOKEN, tl) == 0) {
+            memcpy(out + o, sid, sl);
+            o += sl;
+            i += tl;
+        } else {
+            out[o++] = data[i++];
+        }
+    }
+    *out_len = o;
+    return out;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static unsigned long runs;
+    uint8_t *live;
+    size_t live_len = 0;
     int fd;
 
     FUZZ_CHECK(!server_done, "the server stopped (runtime returned %d)", server_rc);
+    live = with_sid(data, size, &live_len);
+    if (live != NULL) {
+        data = live;
+        size = live_len;
+    }
     fd = dial();
     FUZZ_CHECK(fd >= 0, "cannot connect to 127.0.0.1:%d: %s", port, strerror(errno));
     if (getenv("PARLEY_FUZZ_VERBOSE") != NULL) {
@@ -273,6 +342,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         exchange(fd, data, size, NULL, 0, READ_DEADLINE_MS);
     }
     close(fd);
+    free(live);
     if (++runs % CANARY_EVERY == 0)
         canary();
     return 0;
