@@ -115,6 +115,7 @@ class Congo:
             self.proc.wait()
 
     def stop(self):
+        """SIGTERM and wait; its log is removed when it exited cleanly."""
         if self.proc is not None and self.proc.poll() is None:
             os.kill(self.pid, signal.SIGCONT)
             self.proc.terminate()
@@ -122,6 +123,11 @@ class Congo:
                 self.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self.kill()
+        if self.proc is not None and self.proc.returncode == 0:
+            try:
+                os.unlink(self.log_path)
+            except OSError:
+                pass
 
 
 def test_uri():
@@ -317,9 +323,19 @@ def _fixture_stop(quiet=False):
         with open(FIXTURE_PID) as f:
             pid = int(f.read().strip())
     except (OSError, ValueError):
+        try:
+            os.unlink(FIXTURE_URI)
+        except OSError:
+            pass
         if not quiet:
             print("mongo fixture: no server of ours to stop")
         return 0
+    try:
+        with open(FIXTURE_URI) as f:
+            port = f.read().strip().rsplit(":", 1)[1].strip("/")
+        log = os.path.join(STATE_DIR, "congo-%s.log" % port)
+    except (OSError, IndexError):
+        log = None
     if _ours(pid):
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 5
@@ -327,7 +343,7 @@ def _fixture_stop(quiet=False):
             time.sleep(0.05)
         if _ours(pid):
             os.kill(pid, signal.SIGKILL)
-    for p in (FIXTURE_PID, FIXTURE_URI):
+    for p in (FIXTURE_PID, FIXTURE_URI) + ((log,) if log else ()):
         try:
             os.unlink(p)
         except OSError:
