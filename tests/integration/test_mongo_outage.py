@@ -40,7 +40,7 @@ HEALTH_WITHIN = 8.0            # health_interval 2s + socket_timeout 3s + slack
 TIMINGS = []
 
 
-def mongo_config(dirname, database, uri):
+def mongo_config(dirname, database, uri, socketio=False):
     with open(os.path.join(pt.SOURCE_DIR, "configs", "mongo.yaml")) as f:
         text = f.read()
     for needed in ('database: ""', "timeout: 5s", "health_interval: 2s"):
@@ -49,6 +49,8 @@ def mongo_config(dirname, database, uri):
     text = text.replace("${MONGODB_URI:-mongodb://127.0.0.1:27017/parley}", uri)
     text = text[:text.index("transports:")]
     text += "transports:\n  - plugin: rest\n  - plugin: rest_chatws\n    path: %s\n" % CHATWS_SO
+    if socketio:
+        text += "  - plugin: socketio\n    config:\n      cors_origins: [\"*\"]\n"
     path = os.path.join(dirname, "parley.yaml")
     with open(path, "w") as f:
         f.write(text)
@@ -237,8 +239,8 @@ class Outage(unittest.TestCase):
             self.backend.close()
             self._dir.cleanup()
 
-    def start_server(self):
-        cfg = mongo_config(self._dir.name, self.db, self.backend.parley_uri)
+    def start_server(self, socketio=False):
+        cfg = mongo_config(self._dir.name, self.db, self.backend.parley_uri, socketio)
         self.srv = pt.Server(config=cfg, data_dir=self._dir.name).start()
         pt.wait_for(lambda: self.srv.json("GET", "/health")[1]["storage"] == "connected",
                     timeout=10, what="storage connected at start")
@@ -329,6 +331,76 @@ class Outage(unittest.TestCase):
     def test_kill_mid_traffic(self):
         self.outage("SIGKILL" if self.backend.proxy is None else "kill (proxy)",
                     self.backend.kill, self.backend.restart)
+
+    def test_socketio_send_message_during_a_hang(self):
+        """send-message while the database hangs: an `error` event (or a failed
+        ack) within the timeout, no message-received for anyone; after it
+        returns, messages flow again."""
+        try:
+            import socketio
+        except ImportError:
+            self.skipTest("python3-socketio is not installed (scripts/deps.sh --test)")
+        if not os.path.exists(os.path.join(pt.PLUGIN_DIR, "socketio.so")):
+            self.skipTest("the socketio plugin is not built")
+        import queue
+        self.start_server(socketio=True)
+        url = "http://127.0.0.1:%d" % self.srv.port
+        clients, inbox = [], {}
+        for name in ("watcher", "sender"):
+            q = queue.Queue()
+            c = socketio.Client(reconnection=False)
+            for ev in ("join-confirmed", "message-received", "error"):
+                c.on(ev, (lambda e, q: lambda data: q.put((e, data)))(ev, q))
+            c.connect(url, transports=["websocket"], wait_timeout=5)
+            c.emit("join-chat", {"username": name, "room": "sio-outage"})
+            self.assertEqual(q.get(timeout=5)[0], "join-confirmed")
+            clients.append(c)
+            inbox[name] = q
+        watcher, sender = clients
+        try:
+            def drain(q, secs):
+                got, end = [], time.monotonic() + secs
+                while time.monotonic() < end:
+                    try:
+                        got.append(q.get(timeout=max(0.01, end - time.monotonic())))
+                    except queue.Empty:
+                        break
+                return got
+
+            sender.emit("send-message", {"content": "before"})
+            ev, data = inbox["watcher"].get(timeout=5)
+            self.assertEqual((ev, data["content"]), ("message-received", "before"))
+            drain(inbox["sender"], 0.5)
+
+            self.backend.stop()
+            t0 = time.monotonic()
+            sender.emit("send-message", {"content": "during"})
+            ev, data = inbox["sender"].get(timeout=FAIL_WITHIN + 1)
+            took = time.monotonic() - t0
+            self.assertEqual(ev, "error", data)
+            self.assertEqual(data["code"], "storage_unavailable", data)
+            self.assertIn("mongo:", data["message"])
+            self.assertLessEqual(took, FAIL_WITHIN)
+            t1 = time.monotonic()
+            ack = sender.call("send-message", {"content": "during, acked"},
+                              timeout=FAIL_WITHIN + 1)
+            self.assertEqual(ack["ok"], False, ack)
+            self.assertLessEqual(time.monotonic() - t1, FAIL_WITHIN)
+            self.assertEqual(drain(inbox["watcher"], 0.2), [], "broadcast during the outage")
+            self.backend.cont()
+
+            pt.wait_for(lambda: self.srv.json("GET", "/health")[1]["storage"] == "connected",
+                        timeout=HEALTH_WITHIN, what="/health connected")
+            ack = sender.call("send-message", {"content": "after"}, timeout=5)
+            self.assertEqual(ack["ok"], True, ack)
+            got = drain(inbox["watcher"], 2.0)
+            self.assertEqual([(e, d["content"]) for e, d in got], [("message-received", "after")])
+            print("socket.io: error event %.2f s after send-message during the hang" % took)
+        finally:
+            for c in clients:
+                c.disconnect()
+        self.assertEqual(self.srv.stop(), 0, self.srv.stderr())
+        self.srv.assert_clean(self)
 
     def test_connections_reset_mid_traffic(self):
         self.backend.use_proxy()
