@@ -433,6 +433,8 @@ static int first_write_error(const bson_t *reply, int64_t *index, uint32_t *code
     if (!bson_iter_init_find(&it, reply, "writeErrors") || !BSON_ITER_HOLDS_ARRAY(&it) ||
         !bson_iter_recurse(&it, &arr) || !bson_iter_next(&arr) || !BSON_ITER_HOLDS_DOCUMENT(&arr))
         return 0;
+    int have_pattern = 0;
+
     *index = -1;
     *code = 0;
     *on_id = 1;
@@ -452,8 +454,12 @@ static int first_write_error(const bson_t *reply, int64_t *index, uint32_t *code
 
             /* A duplicate on another unique index (an operator's) is not "already stored". */
             *on_id = bson_iter_recurse(&e, &kp) && bson_iter_find(&kp, "_id");
+            have_pattern = 1;
         }
     }
+    /* Servers before 4.4 send no keyPattern; their message names the index. */
+    if (!have_pattern && strstr(msg, "index: ") != NULL && strstr(msg, "index: _id_ ") == NULL)
+        *on_id = 0;
     return 1;
 }
 
@@ -655,7 +661,6 @@ static int read_row(mg_db *db, const bson_t *doc, mg_row *row)
             }
         }
     }
-    (void)db;
     if (oid == NULL)
         return 0;
     bson_oid_to_string(oid, row->id);
@@ -728,7 +733,7 @@ int mg_history(mg_db *db, const char *room, size_t room_len, const char *before_
     const bson_t *doc;
     bson_error_t e;
     mg_row *rows;
-    size_t n = 0, seen = 0;
+    size_t n = 0;
     int rc = PARLEY_OK;
 
     *rows_out = NULL;
@@ -766,7 +771,6 @@ int mg_history(mg_db *db, const char *room, size_t room_len, const char *before_
         }
         if (got == 0) {
             row_free(&rows[n]);   /* not a message (no ObjectId _id, bad UTF-8): skipped */
-            seen++;
             continue;
         }
         n++;
@@ -778,7 +782,6 @@ int mg_history(mg_db *db, const char *room, size_t room_len, const char *before_
     mongoc_client_pool_push(db->pool, client);
     bson_destroy(&filter);
     bson_destroy(&opts);
-    (void)seen;
     if (rc != PARLEY_OK) {
         mg_rows_free(rows, n);
         *has_more = 0;

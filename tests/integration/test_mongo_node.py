@@ -126,6 +126,18 @@ class Schema(MongoServerCase):
         self.assertEqual(list(norm[[n for n in norm].index({"room": 1, "_id": -1})].keys()),
                          ["room", "_id"], "index key order")
 
+    def test_metrics(self):
+        self.assertEqual(self.post("m", "metric")[0], 201)
+        status, _, body = self.srv.request("GET", "/metrics")
+        self.assertEqual(status, 200)
+        text = body.decode()
+        for line in ('parley_mongo_inserts_total{result="ok"}', "parley_mongo_batch_size_count",
+                     "parley_mongo_commit_seconds_bucket", "parley_mongo_write_queue"):
+            self.assertIn(line, text)
+        ok = [l for l in text.splitlines()
+              if l.startswith('parley_mongo_inserts_total{result="ok"}')]
+        self.assertGreaterEqual(float(ok[0].split()[-1]), 1.0, ok)
+
     def test_room_names_are_values_not_operators(self):
         # Rooms that look like operators, paths or patterns hold only their
         # own messages (the host refuses rooms starting with '$' itself).
