@@ -771,6 +771,74 @@ class EngineIO(unittest.TestCase):
         self.assertNotIn(b"101", data.split(b"\r\n")[0] if data else b"")
         self.canary()
 
+    def sessions_open(self):
+        text = self.metrics()
+        return (metric(text, "parley_eio_sessions", 'transport="polling"'),
+                metric(text, "parley_eio_sessions", 'transport="websocket"'))
+
+    def test_r02_r12_idle_sessions_expire_and_churn_leaves_nothing(self):
+        fds = len(os.listdir("/proc/%d/fd" % self.server.pid))
+        for _ in range(200):
+            self.c.handshake()
+        for _ in range(100):
+            ws, _ = self.c.ws_session()
+            ws.send("1")
+            recv_until_close(ws)
+            ws.close()
+        for _ in range(100):
+            sid = self.c.handshake()
+            self.c.post(sid, "1")
+        self.assertGreaterEqual(self.sessions_open()[0], 200)
+        # pingInterval + pingTimeout, then every idle session is gone
+        wait_for(lambda: self.sessions_open() == (0.0, 0.0), timeout=3,
+                 what="every idle session to time out")
+        wait_for(lambda: len(os.listdir("/proc/%d/fd" % self.server.pid)) <= fds + 2,
+                 timeout=3, what="the fds to return to the baseline %d" % fds)
+
+    def test_bad_inputs_leave_another_session_alone(self):
+        ws, _ = self.c.ws_session()
+        ws.settimeout(0.2)
+        seen = {"pings": 0, "msgs": [], "closed": False}
+        stop = threading.Event()
+
+        def reader():                   # answers pings while the bad inputs run
+            while not stop.is_set():
+                try:
+                    op, data = ws.recv_data(control_frame=True)
+                except websocket.WebSocketTimeoutException:
+                    continue
+                except (websocket.WebSocketConnectionClosedException, ConnectionError):
+                    seen["closed"] = True
+                    return
+                if op == websocket.ABNF.OPCODE_CLOSE:
+                    seen["closed"] = True
+                    return
+                if data == b"2":
+                    seen["pings"] += 1
+                    ws.send("3")
+                else:
+                    seen["msgs"].append(data)
+        t = threading.Thread(target=reader, daemon=True)
+        t.start()
+        try:
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 1.0:
+                for body in (b"abc", b"2", b"\x1e", b"b!!!"):
+                    sid = self.c.handshake()
+                    self.c.post(sid, body)
+                self.c.get("__proto__")
+                raw(self.server.port, upgrade_request("EIO=4&transport=__proto__"), timeout=0.5)
+            ws.send("4alive")
+            wait_for(lambda: b"4alive" in seen["msgs"] or seen["closed"], timeout=2,
+                     what="the echo on the other session")
+        finally:
+            stop.set()
+            t.join(2)
+        self.assertFalse(seen["closed"])
+        self.assertEqual(seen["msgs"], [b"4alive"])
+        self.assertGreaterEqual(seen["pings"], 2)
+        ws.close()
+
     def test_metrics_are_registered(self):
         text = self.metrics()
         for name in ('parley_eio_sessions{transport="polling"}',
