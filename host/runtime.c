@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "chat.h"
+#include "events.h"
 #include "host.h"
 #include "listener.h"
 #include "loader.h"
@@ -426,6 +427,7 @@ static void teardown(void)
 {
     parley__listener_finalize();
     destroy_plugins();
+    parley__events_free();
     parley__storage_queue_free();
     parley__chat_free();
     parley__loop_close();

@@ -94,8 +94,10 @@ static void test_shipped_defaults(void **state)
     assert_int_equal(s->storage.health_interval_ms, 2000);
     assert_string_equal(cfg(&s->storage.plugin, "path")->scalar, "./data/parley.db");
     assert_non_null(strstr(s->storage.plugin.where, "/configs/parley.yaml:"));
-    assert_int_equal(s->n_transports, 1);
+    assert_int_equal(s->n_transports, 2);
     assert_string_equal(s->transports[0].name, "rest");
+    assert_string_equal(s->transports[1].name, "socketio");
+    assert_int_equal(s->transports[1].kind, PARLEY_PLUGIN_TRANSPORT);
     assert_int_equal(s->transports[0].kind, PARLEY_PLUGIN_TRANSPORT);
     assert_null(s->transports[0].path);
     origins = cfg(&s->transports[0], "cors_origins");
