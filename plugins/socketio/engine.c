@@ -30,6 +30,8 @@ static const char *const perr_names[EIO_PE_COUNT] = {
     [EIO_PE_UPGRADE] = "bad_upgrade",
 };
 
+static void poll_flush(struct eio_socket *s, const char *trailer);
+
 void eio_options_default(struct eio_options *o)
 {
     memset(o, 0, sizeof *o);
@@ -467,8 +469,12 @@ void eio__session_close(struct eio_socket *s, const char *reason, int ws_code, i
     if (api->log_enabled(srv->host, PARLEY_LOG_DEBUG))
         api->log(srv->host, PARLEY_LOG_DEBUG, "engine.io %s: session %s (%s) closed: %s",
                  srv->path, s->sid, eio_transport(s), reason);
-    if (s->get != NULL) {
-        eio__poll_respond_get(s, client_close ? EIO_PKT_NOOP : EIO_PKT_CLOSE, 1);
+    if (s->get != NULL && client_close) {
+        eio__poll_respond_get(s, EIO_PKT_NOOP, 1);
+    } else if (s->get != NULL) {
+        /* What was sent before the close goes out first (a Socket.IO
+         * DISCONNECT, say), then the close packet. */
+        poll_flush(s, EIO_PKT_CLOSE);
     } else if (client_close && s->transport == EIO_TRANSPORT_POLLING) {
         unsigned i = srv->closed_next++ % EIO_CLOSED_KEEP;
 
@@ -733,24 +739,28 @@ int eio_send_binary(struct eio_socket *s, const void *data, size_t len)
     return send_copy(s, data, len, 1);
 }
 
-void eio__poll_flush(struct eio_socket *s)
+/* Drain the queue into the held GET; `trailer` (e.g. the close packet) is
+ * appended as the last packet when not NULL. */
+static void poll_flush(struct eio_socket *s, const char *trailer)
 {
     struct eio_server *srv = s->srv;
     const parley_host_api *api = srv->api;
     parley_error e = PARLEY_ERROR_INIT;
+    size_t tl = trailer ? strlen(trailer) : 0;
     eio_builder b;
-    size_t total = 0;
 
     if (s->get == NULL)
         return;
     if (s->q_count == 0) {
-        if (s->probed)
+        if (trailer != NULL)
+            eio__poll_respond_get(s, trailer, tl);
+        else if (s->probed)
             eio__poll_respond_get(s, EIO_PKT_NOOP, 1);
         return;
     }
-    total = s->q_bytes;
-    if (eio__buf_reserve(&srv->scratch, &srv->scratch_cap, total) < 0) {
-        eio__session_close(s, "out of memory", 1011, 0);
+    if (eio__buf_reserve(&srv->scratch, &srv->scratch_cap, s->q_bytes + 1 + tl) < 0) {
+        eio__queue_drop(s);
+        eio__poll_respond_get(s, trailer ? trailer : EIO_PKT_NOOP, trailer ? tl : 1);
         return;
     }
     eio_builder_init(&b, (char *)srv->scratch, srv->scratch_cap);
@@ -765,11 +775,18 @@ void eio__poll_flush(struct eio_socket *s)
             api->log(srv->host, PARLEY_LOG_WARN, "engine.io %s: session %s: packet dropped: %s",
                      srv->path, s->sid, e.message);
     }
+    if (trailer != NULL)
+        eio_builder_add_encoded(&b, trailer, tl, NULL);
     eio__queue_drop(s);
     if (b.count == 0)
         eio__poll_respond_get(s, EIO_PKT_NOOP, 1);
     else
         eio__poll_respond_get(s, b.buf, b.len);
+}
+
+void eio__poll_flush(struct eio_socket *s)
+{
+    poll_flush(s, NULL);
 }
 
 void eio__queue_to_ws(struct eio_socket *s)

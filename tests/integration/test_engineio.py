@@ -456,6 +456,30 @@ class EngineIO(unittest.TestCase):
         self.assertEqual(out[0][::2], (200, b"1"))
         self.assertSessionGone(sid)
 
+    def test_close_from_inside_a_post_drops_the_rest(self):
+        sid = self.c.handshake()
+        t, out = self.c.held_get(sid)
+        time.sleep(0.05)
+        self.assertEqual(self.c.post(sid, "4before\x1e4!close\x1e4after")[::2], (200, b"ok"))
+        t.join(5)
+        # what was sent before the close goes out first, then the close;
+        # "after" is never handled
+        self.assertEqual(out[0][::2], (200, b"4before\x1e1"))
+        self.assertSessionGone(sid)
+
+    def test_ws_burst_arrives_complete_and_in_order(self):
+        ws, _ = self.c.ws_session()
+        ws.send("4!burst 5000")
+        got = []
+        while len(got) < 5000:
+            m = ws.recv()
+            if m != "2":
+                got.append(m)
+            else:
+                ws.send("3")
+        self.assertEqual(got, ["4b%d" % i for i in range(5000)])
+        ws.close()
+
     def test_cancelled_get_ends_the_session(self):
         sid = self.c.handshake()
         s = socket.create_connection(("127.0.0.1", self.server.port))
