@@ -284,7 +284,8 @@ void eio__ws_on_open(void *arg, parley_conn *conn, void *conn_ctx)
                                                  upgrade_timeout, s);
         return;
     default:
-        eio__ws_close(w, 1000, "session already upgraded");
+        eio__ws_close(w, 1000, w->role == EIO_WS_REJECT ? "session already upgraded"
+                                                        : "session closed");
         return;
     }
 }
