@@ -8,7 +8,7 @@ CONFIG     ?= configs/parley.yaml
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?=
 
-.PHONY: all deps deps-test build run test install clean fuzz
+.PHONY: all deps deps-test build run test install clean fuzz bench
 
 all: build
 
@@ -55,3 +55,22 @@ fuzz:
 		-DPARLEY_FUZZ=ON -DPARLEY_BUILD_TESTS=OFF -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_targets
 	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_ARGS="$(FUZZ_ARGS)" fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_TARGETS)
+
+# Benchmarks (bench/README.md, docs/performance.md): a release build of
+# Parley, the C tools of bench/ and the Node reference (npm ci from its
+# lockfile) in $(BENCH_BUILD), then bench/run.py: Parley and the Node
+# original alternately, BENCH_ROUNDS rounds, medians, a Markdown table in
+# bench/results/ and on stdout. BENCH_ARGS adds run.py flags (--quick,
+# --room5000, --only fanout1000,ramp10000,...).
+BENCH_BUILD  ?= build-bench
+BENCH_ROUNDS ?= 3
+BENCH_ARGS   ?=
+
+bench:
+	@scripts/deps.sh --bench
+	$(MAKE) build BUILD=$(BENCH_BUILD)
+	$(MAKE) -C bench OUT=$(CURDIR)/$(BENCH_BUILD)/bench
+	mkdir -p $(BENCH_BUILD)/bench/reference
+	cp bench/reference/package.json bench/reference/package-lock.json bench/reference/server.js $(BENCH_BUILD)/bench/reference/
+	cd $(BENCH_BUILD)/bench/reference && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	python3 bench/run.py --build $(BENCH_BUILD) --rounds $(BENCH_ROUNDS) $(BENCH_ARGS)

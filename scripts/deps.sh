@@ -3,6 +3,7 @@
 #   scripts/deps.sh          what `make build` / `make run` need
 #   scripts/deps.sh --test   that plus what `make test` needs
 #   scripts/deps.sh --fuzz   that plus clang with libFuzzer, for `make fuzz` only
+#   scripts/deps.sh --bench  that plus wrk, Node.js and util-linux (taskset), for `make bench`
 # As root, missing packages are installed with apt-get. Otherwise the one
 # apt-get line to run is printed and the script fails.
 set -eu
@@ -15,10 +16,13 @@ test_pkgs="libcmocka-dev python3 python3-websocket python3-socketio python3-requ
 command -v node >/dev/null 2>&1 || test_pkgs="$test_pkgs nodejs npm"
 
 fuzz_pkgs="clang"
+bench_pkgs="wrk python3 util-linux curl"
+command -v node >/dev/null 2>&1 || bench_pkgs="$bench_pkgs nodejs npm"
 
 pkgs=$build_pkgs
 [ "${1:-}" = "--test" ] && pkgs="$build_pkgs $test_pkgs"
 [ "${1:-}" = "--fuzz" ] && pkgs="$build_pkgs $fuzz_pkgs"
+[ "${1:-}" = "--bench" ] && pkgs="$build_pkgs $bench_pkgs"
 
 missing=""
 for p in $pkgs; do

@@ -1,0 +1,546 @@
+#!/usr/bin/env python3
+"""Parley against the Node original, on the same load, in the same run.
+
+    python3 bench/run.py --build build-bench [--rounds 3] [--quick] [--room5000]
+
+Runs the floor (bench/floor), the generator's own ceiling against the sink,
+then ROUNDS rounds of every scenario against Parley and the Node reference,
+alternating which goes first, each against a fresh server. Servers listen on
+127.0.0.1 on a free port, are pinned to one core and the generator to
+another (when the machine has two), and are stopped by their PID. Every
+step has a timeout. Writes bench/results/<date>.md and prints it.
+See bench/README.md and docs/performance.md.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Messages/s sent into the room; deliveries/s = rate x members.
+LADDER_1000 = [10, 25, 50, 75, 100, 150, 200, 300, 400, 500, 700, 1000, 1400, 2000, 2800, 4000,
+               5600, 8000, 11000, 16000]
+LADDER_5000 = [2, 5, 10, 15, 20, 30, 40, 60, 80, 100, 140, 200, 280, 400, 560, 800]
+LADDER_SINK = [500, 1000, 2000, 4000, 8000, 12000, 16000]
+
+
+def log(*a):
+    print("[bench]", *a, file=sys.stderr, flush=True)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_listening(port, proc, timeout=15.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if proc.poll() is not None:
+            return False
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def stop(proc, timeout=15.0):
+    """SIGTERM by PID, then SIGKILL; always reaped."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class Bench:
+    def __init__(self, args):
+        self.a = args
+        self.build = os.path.abspath(args.build)
+        self.tools = os.path.join(self.build, "bench")
+        self.parley = os.path.join(self.build, "bin", "parley")
+        self.refdir = os.path.join(self.tools, "reference")
+        ncpu = os.cpu_count() or 1
+        self.pin_server = ["taskset", "-c", "0"] if ncpu >= 2 and shutil.which("taskset") else []
+        self.pin_gen = ["taskset", "-c", "1"] if ncpu >= 2 and shutil.which("taskset") else []
+        self.tmp = tempfile.mkdtemp(prefix="parley-bench-")
+        shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
+        self.shm = tempfile.mkdtemp(prefix="parley-bench-", dir=shm)
+        self.deadline = time.time() + args.budget
+
+    # -- servers ---------------------------------------------------------
+    def start(self, kind, disk=False):
+        port = free_port()
+        errpath = os.path.join(self.tmp, f"{kind}-{port}.log")
+        err = open(errpath, "w")
+        if kind == "parley":
+            data = tempfile.mkdtemp(dir=self.tmp if disk else self.shm)
+            env = dict(os.environ, PARLEY_HOST="127.0.0.1", PARLEY_PORT=str(port),
+                       PARLEY_DATA=data, PARLEY_LOG_LEVEL="warn")
+            cmd = self.pin_server + [self.parley, "--config", os.path.join(ROOT, "configs", "parley.yaml")]
+            proc = subprocess.Popen(cmd, env=env, stdout=err, stderr=err, cwd=self.tmp)
+        else:
+            env = dict(os.environ, HOST="127.0.0.1", PORT=str(port), NODE_ENV="production")
+            cmd = self.pin_server + ["node", "server.js"]
+            proc = subprocess.Popen(cmd, env=env, stdout=err, stderr=err, cwd=self.refdir)
+        if not wait_listening(port, proc):
+            stop(proc)
+            raise RuntimeError(f"{kind} did not start; see {errpath}: {open(errpath).read()[-400:]}")
+        return proc, port
+
+    # -- tools -----------------------------------------------------------
+    def loadgen(self, mode, port, pid, extra, timeout):
+        cmd = self.pin_gen + [os.path.join(self.tools, "loadgen"), mode, "--port", str(port),
+                              "--server-pid", str(pid)] + [str(x) for x in extra]
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            log(f"loadgen {mode} timed out after {timeout}s")
+            out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+            return [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+        if r.stderr.strip():
+            log(f"loadgen {mode}: {r.stderr.strip()[:300]}")
+        return [json.loads(l) for l in r.stdout.splitlines() if l.startswith("{")]
+
+    def wrk(self, port, path, script=None, seconds=5, conns=50):
+        if not shutil.which("wrk"):
+            return None
+        cmd = self.pin_gen + ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", "--timeout", "2s"]
+        if script:
+            cmd += ["-s", script]
+        cmd.append(f"http://127.0.0.1:{port}{path}")
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30)
+        m = re.search(r"Requests/sec:\s+([\d.]+)", r.stdout)
+        p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)", r.stdout, re.M)
+        non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", r.stdout)
+        if not m:
+            log("wrk:", r.stdout[-300:], r.stderr[-300:])
+            return None
+        scale = {"us": 1, "ms": 1000, "s": 1e6}
+        return {"rps": float(m.group(1)),
+                "p99_us": float(p99.group(1)) * scale[p99.group(2)] if p99 else None,
+                "non2xx": int(non2xx.group(1)) if non2xx else 0}
+
+    # -- scenarios -------------------------------------------------------
+    def floor(self):
+        cmd = self.pin_server + [os.path.join(self.tools, "floor"), "--conns", "1000",
+                                 "--per-send", "1,2,4,8,16", "--frames", str(self.a.floor_frames)]
+        if self.pin_gen:
+            cmd += ["--reader-cpu", "1"]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        return [json.loads(l) for l in r.stdout.splitlines() if l.startswith("{")]
+
+    def sink(self):
+        port = free_port()
+        proc = subprocess.Popen(self.pin_server + [os.path.join(self.tools, "sink"), "--port", str(port)])
+        try:
+            if not wait_listening(port, proc):
+                return []
+            return self.loadgen("fanout", port, proc.pid,
+                                ["--clients", 1000, "--senders", 10, "--step-ms", self.a.step_ms,
+                                 "--rates", ",".join(map(str, LADDER_SINK))], 120)
+        finally:
+            stop(proc)
+
+    def fanout(self, kind, members, ladder):
+        proc, port = self.start(kind)
+        try:
+            return self.loadgen("fanout", port, proc.pid,
+                                ["--clients", members, "--senders", 10, "--step-ms", self.a.step_ms,
+                                 "--drain-ms", 2000, "--timeout-ms", 240000,
+                                 "--metrics", 1 if kind == "parley" else 0,
+                                 "--rates", ",".join(map(str, ladder))], 600)
+        finally:
+            stop(proc)
+
+    def ramp(self, kind, clients, room_size, idle):
+        proc, port = self.start(kind)
+        try:
+            return self.loadgen("idle" if idle else "ramp", port, proc.pid,
+                                ["--clients", clients, "--room-size", room_size, "--concurrency", 256,
+                                 "--hold-ms", 3000, "--drain-ms", 4000, "--timeout-ms", 120000], 300)
+        finally:
+            stop(proc)
+
+    def persist(self, kind):
+        proc, port = self.start(kind, disk=True)
+        try:
+            return self.loadgen("persist", port, proc.pid,
+                                ["--clients", 50, "--window", 4, "--duration-ms", self.a.persist_ms], 120)
+        finally:
+            stop(proc)
+
+    def rest(self, kind):
+        proc, port = self.start(kind)
+        try:
+            script = os.path.join(ROOT, "bench", "wrk-post.lua")
+            # seed a page of history so GET returns 50 real messages
+            for i in range(60):
+                body = json.dumps({"username": "seed", "content": f"seed {i}"}).encode()
+                s = socket.create_connection(("127.0.0.1", port))
+                s.sendall(b"POST /api/messages HTTP/1.1\r\nHost: b\r\nContent-Type: application/json\r\n"
+                          b"Connection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+                while s.recv(65536):
+                    pass
+                s.close()
+            get = self.wrk(port, "/api/messages?limit=50", seconds=self.a.wrk_s)
+            post = self.wrk(port, "/api/messages", script=script, seconds=self.a.wrk_s)
+            return {"get": get, "post": post}
+        finally:
+            stop(proc)
+
+
+def med(vals):
+    vals = [v for v in vals if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def saturation(steps, limit_us=100000):
+    """The highest passing step's deliveries/s before the ladder ended."""
+    best = None
+    for s in steps:
+        if s.get("lost") or s.get("closed") or s["p99_us"] > limit_us:
+            continue
+        if best is None or s["rate"] > best["rate"]:
+            best = s
+    return best
+
+
+def step_at(steps, rate):
+    ok = [s for s in steps if s["rate"] == rate and not s.get("lost") and s["p99_us"] <= 100000]
+    if ok:
+        return ok[-1]
+    same = [s for s in steps if s["rate"] == rate]
+    return same[-1] if same else None
+
+
+def fmt(v, unit="", nd=0):
+    if v is None:
+        return "—"
+    if nd == 0:
+        return f"{v:,.0f}{unit}"
+    return f"{v:,.{nd}f}{unit}"
+
+
+def ratio(a, b, nd=1):
+    if a is None or b is None or b == 0:
+        return "—"
+    return f"{a / b:.{nd}f}×"
+
+
+def machine():
+    model = "?"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    def ver(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.strip()
+        except Exception:
+            return "?"
+    return {
+        "nproc": os.cpu_count(), "cpu": model, "kernel": platform.release(),
+        "node": ver(["node", "--version"]),
+        "libuv": ver(["pkg-config", "--modversion", "libuv"]),
+        "lws": ver(["pkg-config", "--modversion", "libwebsockets"]),
+        "ulimit_n": ver(["sh", "-c", "ulimit -n"]),
+        "load": open("/proc/loadavg").read().split()[:3] if os.path.exists("/proc/loadavg") else "?",
+    }
+
+
+def shipped_limits():
+    txt = open(os.path.join(ROOT, "configs", "parley.yaml")).read()
+    out = {}
+    for key in ("send_queue_max", "max_connections", "max_message", "workers"):
+        m = re.search(rf"^\s*{key}:\s*(\S+)", txt, re.M)
+        out[key] = m.group(1) if m else "?"
+    return out
+
+
+def report(res, started, elapsed, args):
+    m = res["machine"]
+    L = []
+    w = L.append
+    w(f"# Parley vs the Node original — {started:%Y-%m-%d %H:%M} UTC")
+    w("")
+    w(f"Machine: {m['nproc']} cores, {m['cpu']}, Linux {m['kernel']}; node {m['node']}, "
+      f"libuv {m['libuv']}, libwebsockets {m['lws']}; ulimit -n {m['ulimit_n']}; "
+      f"load average at start {' '.join(m['load'])}.")
+    lim = res["limits"]
+    w(f"Parley: `make build` (RelWithDebInfo, no sanitizers), configs/parley.yaml as shipped "
+      f"(listener send_queue_max {lim['send_queue_max']}, max_connections {lim['max_connections']}, "
+      f"max_message {lim['max_message']}, server.workers {lim['workers']}; SQLite synchronous full). "
+      f"Node: bench/reference (Express 4.21.2 + socket.io 4.8.1, messages in memory).")
+    w(f"Server pinned to core 0, generator (bench/loadgen, wrk) to core 1. {args.rounds} rounds, "
+      f"Parley and Node alternating, medians of the rounds; {elapsed / 60:.1f} min in all. "
+      f"Data directory: tmpfs for every scenario except persistence (disk, fsync on every commit).")
+    w("")
+
+    P, N = res["parley"], res["node"]
+    def series(d, key):
+        return d.get(key, [])
+
+    # Fan-out medians per round
+    def fan_summary(d, key):
+        rounds = series(d, key)
+        sats = [saturation(r) for r in rounds]
+        return sats, rounds
+
+    psat, prounds = fan_summary(P, "fanout1000")
+    nsat, nrounds = fan_summary(N, "fanout1000")
+    p_sat = med([s["deliveries_per_s"] if s else None for s in psat])
+    n_sat = med([s["deliveries_per_s"] if s else None for s in nsat])
+    n_sat_rate = med([s["rate"] if s else None for s in nsat])
+    # equal load: each server at the step closest to Node's saturation rate
+    eq_rate = None
+    if n_sat_rate is not None:
+        eq_rate = min(LADDER_1000, key=lambda r: abs(r - n_sat_rate))
+    def at(rounds, rate, key):
+        vals = []
+        for r in rounds:
+            s = step_at(r, rate) if rate is not None else None
+            vals.append(s[key] if s else None)
+        return med(vals)
+    p_cpu_eq = at(prounds, eq_rate, "server_us_per_delivery")
+    n_cpu_eq = at(nrounds, eq_rate, "server_us_per_delivery")
+    p_p99_eq = at(prounds, eq_rate, "p99_us")
+    n_p99_eq = at(nrounds, eq_rate, "p99_us")
+    p_cpu_sat = med([s["server_us_per_delivery"] if s else None for s in psat])
+    p_fpw_sat = med([s.get("frames_per_write") if s else None for s in psat])
+    p_fpw_eq = at(prounds, eq_rate, "frames_per_write")
+
+    floor = res.get("floor", [])
+    def floor_at(k):
+        if not floor or k is None or k <= 0:
+            return None
+        pts = sorted((f["frames_per_send"], f["us_per_frame"]) for f in floor)
+        if k <= pts[0][0]:
+            return pts[0][1]
+        for (k0, v0), (k1, v1) in zip(pts, pts[1:]):
+            if k0 <= k <= k1:
+                t = (k - k0) / (k1 - k0)
+                return v0 + t * (v1 - v0)
+        return pts[-1][1]
+
+    def ramp_med(d, key, field):
+        return med([r[0][field] if r else None for r in series(d, key)])
+
+    def idle_med(d, field):
+        return med([r[-1][field] if r and len(r) > 1 else None for r in series(d, "ramp10000")])
+
+    rows = []
+    def row(name, pv, nv, unit, target, ok, nd=0, rnd=1):
+        rows.append((name, fmt(pv, unit, nd), fmt(nv, unit, nd), ratio(pv, nv, rnd), target, ok))
+
+    def verdict(cond):
+        return "—" if cond is None else ("met" if cond else "**not met**")
+
+    row("Fan-out 1000: saturation deliveries/s", p_sat, n_sat, "", "≥ 10× Node",
+        verdict(p_sat / n_sat >= 10 if p_sat and n_sat else None))
+    row(f"Fan-out 1000: server CPU µs/delivery at {eq_rate} msg/s (Node's saturation)",
+        p_cpu_eq, n_cpu_eq, "", "≤ 1/5 of Node", verdict(p_cpu_eq / n_cpu_eq <= 0.2 if p_cpu_eq and n_cpu_eq else None), nd=2, rnd=2)
+    row(f"Fan-out 1000: p99 µs at {eq_rate} msg/s (Node's saturation)", p_p99_eq, n_p99_eq, "",
+        "≤ 1/10 of Node", verdict(p_p99_eq / n_p99_eq <= 0.1 if p_p99_eq and n_p99_eq else None), rnd=2)
+    fl_eq = floor_at(p_fpw_eq)
+    fl_sat = floor_at(p_fpw_sat)
+    rows.append((f"Fan-out 1000: Parley CPU/delivery vs floor at its frames/write "
+                 f"({fmt(p_fpw_eq, '', 1)} at {eq_rate} msg/s; {fmt(p_fpw_sat, '', 1)} at saturation)",
+                 f"{fmt(p_cpu_eq, '', 2)} / {fmt(p_cpu_sat, '', 2)}", f"floor {fmt(fl_eq, '', 2)} / {fmt(fl_sat, '', 2)}",
+                 f"{ratio(p_cpu_eq, fl_eq, 2)} / {ratio(p_cpu_sat, fl_sat, 2)}", "≤ 2× floor",
+                 verdict((p_cpu_eq / fl_eq <= 2 and p_cpu_sat / fl_sat <= 2) if p_cpu_eq and fl_eq and p_cpu_sat and fl_sat else None)))
+    if P.get("fanout5000"):
+        s5p = med([saturation(r)["deliveries_per_s"] if saturation(r) else None for r in P["fanout5000"]])
+        s5n = med([saturation(r)["deliveries_per_s"] if saturation(r) else None for r in N.get("fanout5000", [])])
+        row("Fan-out 5000: saturation deliveries/s", s5p, s5n, "", "≥ 10× Node",
+            verdict(s5p / s5n >= 10 if s5p and s5n else None))
+    for key, label in (("ramp1000", "Ramp 1000 (one room)"), ("ramp10000", "Ramp 10000 (rooms of 100)")):
+        pc, nc = ramp_med(P, key, "connects_per_s"), ramp_med(N, key, "connects_per_s")
+        pj, nj = ramp_med(P, key, "joins_per_s"), ramp_med(N, key, "joins_per_s")
+        pp, npv = ramp_med(P, key, "presence_per_s"), ramp_med(N, key, "presence_per_s")
+        row(f"{label}: connects/s", pc, nc, "", "≥ 10× Node", verdict(pc / nc >= 10 if pc and nc else None))
+        row(f"{label}: joins/s", pj, nj, "", "≥ 10× Node", verdict(pj / nj >= 10 if pj and nj else None))
+        row(f"{label}: presence deliveries/s", pp, npv, "", "—", "—")
+        row(f"{label}: time to all joined, s", ramp_med(P, key, "join_s"), ramp_med(N, key, "join_s"), "", "—", "—", nd=2, rnd=2)
+    pb, nb = idle_med(P, "bytes_per_client"), idle_med(N, "bytes_per_client")
+    row("Memory: RSS bytes per idle joined client at 10 000", pb, nb, "", "≤ 1/4 of Node, aim < 4 kB",
+        verdict(pb / nb <= 0.25 if pb and nb else None), rnd=2)
+    row("Memory: idle process RSS, kB", idle_med(P, "rss0_kb"), idle_med(N, "rss0_kb"), "", "—", "—", rnd=2)
+    row("Memory: RSS with 10 000 joined clients, kB", idle_med(P, "rss_kb"), idle_med(N, "rss_kb"), "", "—", "—", rnd=2)
+    def pers(d, f):
+        return med([r[0][f] if r else None for r in series(d, "persist")])
+    row("Persistence: send-message confirmed (ack) msgs/s, 50 senders × 4 in flight",
+        pers(P, "msgs_per_s"), pers(N, "msgs_per_s"), "", "— (Node keeps them in memory)", "—")
+    row("Persistence: p99 confirm latency µs", pers(P, "p99_us"), pers(N, "p99_us"), "", "—", "—", rnd=2)
+    def rest(d, which, f):
+        return med([(r.get(which) or {}).get(f) for r in series(d, "rest")])
+    for which, label in (("get", "REST GET /api/messages?limit=50"), ("post", "REST POST /api/messages")):
+        row(f"{label}: requests/s (wrk, 50 conns)", rest(P, which, "rps"), rest(N, which, "rps"), "", "—", "—")
+        row(f"{label}: p99 µs", rest(P, which, "p99_us"), rest(N, which, "p99_us"), "", "—", "—", rnd=2)
+
+    w("## Summary (medians)")
+    w("")
+    w("| Figure | Parley | Node | Parley/Node | Target | |")
+    w("|---|---:|---:|---:|---|---|")
+    for r in rows:
+        w("| " + " | ".join(r) + " |")
+    w("")
+
+    # Fan-out ladder: per rate, medians over rounds
+    for key, label, ladder in (("fanout1000", "room of 1000", LADDER_1000), ("fanout5000", "room of 5000", LADDER_5000)):
+        if not P.get(key) and not N.get(key):
+            continue
+        w(f"## Fan-out, {label}, 10 senders (median per step over rounds; ✗ = p99 > 100 ms or loss)")
+        w("")
+        w("| msg/s | deliveries/s P | p50 ms P | p99 ms P | CPU % P | µs/deliv P | frames/write P "
+          "| deliveries/s N | p50 ms N | p99 ms N | CPU % N | µs/deliv N | generator CPU % (P/N) |")
+        w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for rate in ladder:
+            cells = [str(rate)]
+            any_ = False
+            gen = []
+            for d in (P, N):
+                steps = [step_at(r, rate) for r in d.get(key, [])]
+                steps = [s for s in steps if s]
+                if not steps:
+                    cells += ["—"] * (6 if d is P else 5)
+                    gen.append("—")
+                    continue
+                any_ = True
+                bad = sum(1 for s in steps if s["lost"] or s["closed"] or s["p99_us"] > 100000)
+                mark = " ✗" if bad * 2 >= len(steps) else ""
+                cells.append(fmt(med([s["deliveries_per_s"] for s in steps])) + mark)
+                cells.append(fmt(med([s["p50_us"] / 1000 for s in steps]), "", 1))
+                cells.append(fmt(med([s["p99_us"] / 1000 for s in steps]), "", 1))
+                cells.append(fmt(med([s["server_cpu_pct"] for s in steps])))
+                cells.append(fmt(med([s["server_us_per_delivery"] for s in steps]), "", 2))
+                if d is P:
+                    cells.append(fmt(med([s.get("frames_per_write") for s in steps]), "", 1))
+                gen.append(fmt(med([s["gen_cpu_pct"] for s in steps])))
+            if any_:
+                cells.append(" / ".join(gen))
+                w("| " + " | ".join(cells) + " |")
+        w("")
+
+    w("## The floor (bench/floor: 1000 loopback connections, 150-byte frames, sender's CPU)")
+    w("")
+    w("| frames per send | µs per frame | µs per send | frames/s per core |")
+    w("|---:|---:|---:|---:|")
+    for f in floor:
+        w(f"| {f['frames_per_send']} | {f['us_per_frame']:.2f} | {f['us_per_send']:.2f} | {f['frames_per_s_cpu']:,.0f} |")
+    w("")
+    sink = res.get("sink", [])
+    if sink:
+        w("## The generator's own ceiling (bench/loadgen against bench/floor/sink, room of 1000)")
+        w("")
+        w("| msg/s | deliveries/s | p99 ms | generator CPU % | generator µs/delivery | sink CPU % |")
+        w("|---:|---:|---:|---:|---:|---:|")
+        for s in sink:
+            w(f"| {s['rate']:.0f} | {s['deliveries_per_s']:,.0f} | {s['p99_us'] / 1000:.1f} | "
+              f"{s['gen_cpu_pct']:.0f} | {s['gen_us_per_delivery']:.3f} | {s['server_cpu_pct']:.0f} |")
+        w("")
+    w("Raw results of every run: the JSON file next to this one.")
+    return "\n".join(L) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
+    ap.add_argument("--quick", action="store_true", help="one round, short steps (a smoke test)")
+    ap.add_argument("--room5000", action="store_true", help="also the room of 5000 (long for Node)")
+    ap.add_argument("--only", default="", help="comma list: fanout1000,fanout5000,ramp1000,ramp10000,persist,rest")
+    ap.add_argument("--step-ms", type=int, default=2000)
+    ap.add_argument("--persist-ms", type=int, default=5000)
+    ap.add_argument("--wrk-s", type=int, default=5)
+    ap.add_argument("--floor-frames", type=int, default=1000000)
+    ap.add_argument("--budget", type=int, default=3600, help="seconds; later scenarios are skipped past it")
+    args = ap.parse_args()
+    if args.quick:
+        args.rounds, args.step_ms, args.persist_ms, args.wrk_s, args.floor_frames = 1, 800, 1500, 2, 200000
+    b = Bench(args)
+    for tool in ("loadgen", "floor", "sink"):
+        if not os.access(os.path.join(b.tools, tool), os.X_OK):
+            sys.exit(f"bench: {b.tools}/{tool} missing: run make -C bench OUT={b.tools}")
+    if not os.access(b.parley, os.X_OK):
+        sys.exit(f"bench: {b.parley} missing: run make build")
+    if not os.path.isdir(os.path.join(b.refdir, "node_modules")):
+        sys.exit(f"bench: {b.refdir}/node_modules missing: make bench installs it (npm ci)")
+
+    started = datetime.datetime.now(datetime.timezone.utc)
+    t0 = time.time()
+    res = {"machine": machine(), "limits": shipped_limits(), "parley": {}, "node": {}}
+    scen = ["fanout1000", "ramp1000", "ramp10000", "persist", "rest"]
+    if args.room5000:
+        scen.insert(1, "fanout5000")
+    if args.only:
+        scen = [s for s in scen if s in args.only.split(",")] or args.only.split(",")
+    try:
+        log("floor")
+        res["floor"] = b.floor()
+        log("generator ceiling against the sink")
+        res["sink"] = b.sink()
+        for rnd in range(args.rounds):
+            order = ["parley", "node"] if rnd % 2 == 0 else ["node", "parley"]
+            for sc in scen:
+                for kind in order:
+                    if time.time() > b.deadline:
+                        log(f"budget spent: skipping {sc} for {kind}")
+                        continue
+                    log(f"round {rnd + 1}/{args.rounds}: {sc} on {kind}")
+                    if sc == "fanout1000":
+                        r = b.fanout(kind, 1000, LADDER_1000)
+                    elif sc == "fanout5000":
+                        r = b.fanout(kind, 5000, LADDER_5000)
+                    elif sc == "ramp1000":
+                        r = b.ramp(kind, 1000, 1000, False)
+                    elif sc == "ramp10000":
+                        r = b.ramp(kind, 10000, 100, True)
+                    elif sc == "persist":
+                        r = b.persist(kind)
+                    elif sc == "rest":
+                        r = b.rest(kind)
+                    else:
+                        sys.exit(f"bench: unknown scenario {sc}")
+                    res[kind].setdefault(sc, []).append(r)
+                    brief = r[-1] if isinstance(r, list) and r else r
+                    log(f"  {json.dumps(brief)[:300]}")
+    finally:
+        shutil.rmtree(b.tmp, ignore_errors=True)
+        shutil.rmtree(b.shm, ignore_errors=True)
+    elapsed = time.time() - t0
+    md = report(res, started, elapsed, args)
+    os.makedirs(args.out, exist_ok=True)
+    stem = os.path.join(args.out, started.strftime("%Y-%m-%d-%H%M") + ("-quick" if args.quick else ""))
+    with open(stem + ".md", "w") as f:
+        f.write(md)
+    with open(stem + ".json", "w") as f:
+        json.dump(res, f, indent=1)
+    print(md)
+    log(f"written {stem}.md and .json")
+
+
+if __name__ == "__main__":
+    main()
