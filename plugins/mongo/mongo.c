@@ -437,6 +437,16 @@ static void write_work(void *arg)
     if (!p->db.indexed) {
         p->index_err = (parley_error)PARLEY_ERROR_INIT;
         p->index_status = mg_ensure_index(&p->db, &p->index_err);
+        if (p->index_status == PARLEY_EUNAVAIL) {
+            /* No server: the batch would only wait out the same timeouts. */
+            for (size_t i = 0; i < p->batch_n; i++) {
+                p->items[i].status = PARLEY_EUNAVAIL;
+                p->items[i].unavailable = 1;
+            }
+            p->batch_status = PARLEY_EUNAVAIL;
+            p->batch_err = p->index_err;
+            return;
+        }
     }
     if (p->batch_n == 0)
         return;
@@ -469,7 +479,7 @@ static void complete_batch(mg_plugin *p, int cancelled)
     size_t i, n = p->batch_n, ok = 0, exists = 0, failed = 0;
     int unavailable = 0;
 
-    if (!cancelled && p->batch_status != PARLEY_OK)
+    if (!cancelled && n > 0 && p->batch_status != PARLEY_OK)
         p->api->log(p->host, PARLEY_LOG_ERROR, "%zu insert(s) failed: %s", n,
                     p->batch_err.message);
     for (i = 0; i < n; i++) {
