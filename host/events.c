@@ -10,6 +10,21 @@
 #include "host.h"
 #include "loader.h"
 #include "log.h"
+#include "loop.h"
+
+/* R04 of the bad-input corpus: a client that never acknowledges must not
+ * grow the table without bound, nor keep entries forever. */
+#define ACKS_MAX 1024
+#define ACK_TIMEOUT_DEFAULT_MS 30000
+
+struct pending_ack {
+    struct pending_ack *next;
+    parley_client *client;
+    int64_t id;
+    parley_ack_done done;
+    void *arg;
+    parley_timer *timer;
+};
 
 struct parley_client {
     parley_host *host;          /* the transport that opened it */
@@ -17,6 +32,9 @@ struct parley_client {
     char *nsp;
     unsigned depth;             /* handler calls in progress */
     int closed;                 /* client_close was called */
+    struct pending_ack *acks;   /* acknowledgements the client owes */
+    size_t n_acks;
+    uint32_t next_ack_id;
 };
 
 static struct {
@@ -178,12 +196,46 @@ parley_client *parley__client_open(parley_host *host, const char *nsp, void *cli
     return c;
 }
 
+static void ack_finish(struct pending_ack *pa, int status, const parley_event_args *reply)
+{
+    parley__timer_stop(pa->timer);
+    pa->done(pa->arg, status, reply);
+    free(pa);
+}
+
+/* Unlink the pending acknowledgement `id` of c, or NULL. */
+static struct pending_ack *ack_take(parley_client *c, int64_t id)
+{
+    for (struct pending_ack **pp = &c->acks; *pp != NULL; pp = &(*pp)->next) {
+        struct pending_ack *pa = *pp;
+
+        if (pa->id != id)
+            continue;
+        *pp = pa->next;
+        c->n_acks--;
+        return pa;
+    }
+    return NULL;
+}
+
+static void fail_pending_acks(parley_client *c)
+{
+    while (c->acks != NULL) {
+        struct pending_ack *pa = c->acks;
+
+        c->acks = pa->next;
+        c->n_acks--;
+        ack_finish(pa, PARLEY_ECLOSED, NULL);
+    }
+}
+
 void parley__client_close(parley_client *c)
 {
     if (c == NULL || c->closed)
         return;
     c->closed = 1;
     c->depth++;
+    fail_pending_acks(c);
     run_disconnect(c);
     client_leave(c);
 }
@@ -218,6 +270,16 @@ static const parley_transport_vtable *vtable_of(const parley_host *host)
     return NULL;
 }
 
+static const parley_transport_vtable *emitter_of(const parley_client *c)
+{
+    const parley_transport_vtable *vt = vtable_of(c->host);
+
+    if (vt == NULL || !PARLEY_HAS_FIELD(vt, parley_transport_vtable, client_emit) ||
+        vt->client_emit == NULL)
+        return NULL;
+    return vt;
+}
+
 int parley__client_emit(parley_client *c, const char *event, const parley_event_args *args)
 {
     const parley_transport_vtable *vt;
@@ -227,11 +289,85 @@ int parley__client_emit(parley_client *c, const char *event, const parley_event_
         return PARLEY_EINVAL;
     if (c->closed)
         return PARLEY_ECLOSED;
-    vt = vtable_of(c->host);
-    if (vt == NULL || !PARLEY_HAS_FIELD(vt, parley_transport_vtable, client_emit) ||
-        vt->client_emit == NULL)
+    vt = emitter_of(c);
+    if (vt == NULL)
         return PARLEY_ENOTFOUND;
-    return vt->client_emit(c->host->instance, c->ctx, event, args != NULL ? args : &no_args);
+    return vt->client_emit(c->host->instance, c->ctx, event, args != NULL ? args : &no_args,
+                           PARLEY_NO_ACK);
+}
+
+static void ack_timed_out(void *arg)
+{
+    struct pending_ack *pa = arg;
+    parley_client *c = pa->client;
+
+    ack_take(c, pa->id);
+    ack_finish(pa, PARLEY_ETIMEDOUT, NULL);
+}
+
+int parley__client_emit_ack(parley_client *c, const char *event, const parley_event_args *args,
+                            uint64_t timeout_ms, parley_ack_done done, void *arg)
+{
+    static const parley_event_args no_args = { sizeof(parley_event_args), "[]", 2, NULL, 0 };
+    const parley_transport_vtable *vt;
+    struct pending_ack *pa;
+    int rc;
+
+    if (c == NULL || event == NULL || event[0] == '\0' || done == NULL)
+        return PARLEY_EINVAL;
+    if (c->closed)
+        return PARLEY_ECLOSED;
+    if (c->n_acks >= ACKS_MAX)
+        return PARLEY_ELIMIT;
+    vt = emitter_of(c);
+    if (vt == NULL)
+        return PARLEY_ENOTFOUND;
+    pa = calloc(1, sizeof *pa);
+    if (pa == NULL)
+        return PARLEY_ENOMEM;
+    pa->client = c;
+    pa->id = c->next_ack_id++;
+    pa->done = done;
+    pa->arg = arg;
+    pa->timer = parley__timer_start(c->host, timeout_ms ? timeout_ms : ACK_TIMEOUT_DEFAULT_MS, 0,
+                                    ack_timed_out, pa);
+    if (pa->timer == NULL) {
+        free(pa);
+        return PARLEY_ENOMEM;
+    }
+    /* Held across the emit: the transport may close the client inside it. */
+    c->depth++;
+    rc = vt->client_emit(c->host->instance, c->ctx, event, args != NULL ? args : &no_args, pa->id);
+    if (rc == 0 && !c->closed) {
+        pa->next = c->acks;
+        c->acks = pa;
+        c->n_acks++;
+    } else {
+        parley__timer_stop(pa->timer);
+        free(pa);
+        if (rc == 0)
+            rc = PARLEY_ECLOSED;
+    }
+    client_leave(c);
+    return rc;
+}
+
+int parley__client_ack_reply(parley_client *c, int64_t ack_id, const parley_event_args *reply)
+{
+    static const parley_event_args no_args = { sizeof(parley_event_args), "[]", 2, NULL, 0 };
+    struct pending_ack *pa;
+
+    if (c == NULL)
+        return PARLEY_EINVAL;
+    if (c->closed)
+        return PARLEY_ECLOSED;
+    pa = ack_take(c, ack_id);
+    if (pa == NULL)
+        return PARLEY_ENOTFOUND;
+    c->depth++;
+    ack_finish(pa, 0, reply != NULL ? reply : &no_args);
+    client_leave(c);
+    return 0;
 }
 
 int parley__client_ack(parley_client *c, int64_t ack_id, const parley_event_args *args)

@@ -43,6 +43,11 @@ int parley__client_emit(parley_client *client, const char *event,
                         const parley_event_args *args);
 int parley__client_ack(parley_client *client, int64_t ack_id, const parley_event_args *args);
 const char *parley__client_namespace(const parley_client *client);
+int parley__client_emit_ack(parley_client *client, const char *event,
+                            const parley_event_args *args, uint64_t timeout_ms,
+                            parley_ack_done done, void *arg);
+int parley__client_ack_reply(parley_client *client, int64_t ack_id,
+                             const parley_event_args *reply);
 
 /* Non-zero when `namespace_name` exists ("/" always does). */
 int parley__events_namespace_exists(const char *namespace_name);

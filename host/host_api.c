@@ -112,4 +112,6 @@ const parley_host_api parley__api = {
     .client_emit = parley__client_emit,
     .client_ack = parley__client_ack,
     .client_namespace = parley__client_namespace,
+    .client_emit_ack = parley__client_emit_ack,
+    .client_ack_reply = parley__client_ack_reply,
 };

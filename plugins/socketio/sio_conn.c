@@ -284,9 +284,7 @@ static void handle(struct sio_conn *c, sio_message *m)
             sio_conn_fail(c, "invalid_state", "ACK for a namespace not joined");
             return;
         }
-        /* This server never asks a client for an acknowledgement: an ACK
-         * answers nothing and is dropped (bad-inputs S24). */
-        sio_count_error(c->pl, "unknown_ack");
+        sio_events_ack_reply(ns, m);
         return;
     default:
         sio_conn_fail(c, "invalid_packet", "packet type not accepted from a client");

@@ -182,53 +182,95 @@ void sio_events_leave(struct sio_conn *c, struct sio_ns *ns)
     }
 }
 
+/* The decoded packet's arguments as parley_event_args: the JSON array
+ * (cJSON_free it) and the attachments (in `blobs` when they fit, else
+ * malloc'd: free it when it is not `blobs`). NULL json when out of memory. */
+struct event_args {
+    parley_event_args args;
+    char *json;
+    parley_blob *att;
+    parley_blob blobs[16];
+};
+
+static int event_args_build(struct event_args *ea, sio_message *m)
+{
+    size_t n = m->pkt.attachments;
+
+    ea->args = no_args;
+    ea->att = ea->blobs;
+    ea->json = sio_args_json(&m->pkt, &ea->args.json_len);
+    if (ea->json == NULL)
+        return PARLEY_ENOMEM;
+    ea->args.json = ea->json;
+    if (n > sizeof ea->blobs / sizeof ea->blobs[0]) {
+        ea->att = malloc(n * sizeof *ea->att);
+        if (ea->att == NULL) {
+            cJSON_free(ea->json);
+            return PARLEY_ENOMEM;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        ea->att[i].data = m->att[i].bytes;
+        ea->att[i].len = m->att[i].len;
+    }
+    ea->args.attachments = n > 0 ? ea->att : NULL;
+    ea->args.n_attachments = n;
+    return 0;
+}
+
+static void event_args_free(struct event_args *ea)
+{
+    if (ea->att != ea->blobs)
+        free(ea->att);
+    cJSON_free(ea->json);
+}
+
 void sio_events_dispatch(struct sio_ns *ns, sio_message *m)
 {
     struct sio_conn *c = ns->conn;
     struct sio_plugin *pl = c->pl;
-    parley_blob blobs[64];
-    parley_blob *att = blobs;
-    parley_event_args args = no_args;
-    size_t n = m->pkt.attachments;
-    char *json;
+    struct event_args ea;
     int rc;
 
     if (ns->client == NULL)
         return;
-    json = sio_args_json(&m->pkt, &args.json_len);
-    if (json == NULL) {
+    if (event_args_build(&ea, m) < 0) {
         sio_conn_fail(c, "out_of_memory", "event arguments");
         return;
     }
-    args.json = json;
-    if (n > sizeof blobs / sizeof blobs[0]) {
-        att = malloc(n * sizeof *att);
-        if (att == NULL) {
-            cJSON_free(json);
-            sio_conn_fail(c, "out_of_memory", "event attachments");
-            return;
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        att[i].data = m->att[i].bytes;
-        att[i].len = m->att[i].len;
-    }
-    args.attachments = n > 0 ? att : NULL;
-    args.n_attachments = n;
     /* ns may be freed by what the handler does; do not touch it after. */
-    rc = pl->api->client_event(ns->client, m->pkt.event, &args,
+    rc = pl->api->client_event(ns->client, m->pkt.event, &ea.args,
                                m->pkt.has_ack ? (int64_t)m->pkt.ack_id : PARLEY_NO_ACK);
     if (rc == PARLEY_ENOTFOUND)
         pl->api->log(pl->host, PARLEY_LOG_DEBUG, "no handler for event '%s'", m->pkt.event);
-    if (att != blobs)
-        free(att);
-    cJSON_free(json);
+    event_args_free(&ea);
+}
+
+void sio_events_ack_reply(struct sio_ns *ns, sio_message *m)
+{
+    struct sio_conn *c = ns->conn;
+    struct sio_plugin *pl = c->pl;
+    struct event_args ea;
+
+    if (ns->client == NULL) {
+        sio_count_error(pl, "unknown_ack");
+        return;
+    }
+    if (event_args_build(&ea, m) < 0) {
+        sio_conn_fail(c, "out_of_memory", "acknowledgement arguments");
+        return;
+    }
+    /* An ACK for nothing we asked (or one that timed out) is dropped and
+     * counted: bad-inputs S24. */
+    if (pl->api->client_ack_reply(ns->client, (int64_t)m->pkt.ack_id, &ea.args) < 0)
+        sio_count_error(pl, "unknown_ack");
+    event_args_free(&ea);
 }
 
 /* ---- vtable slots: handlers → client ---------------------------------- */
 
 int sio_events_client_emit(void *instance, void *client_ctx, const char *event,
-                           const parley_event_args *args)
+                           const parley_event_args *args, int64_t ack_id)
 {
     struct sio_ns *ns = client_ctx;
     parley_error err = PARLEY_ERROR_INIT;
@@ -251,8 +293,13 @@ int sio_events_client_emit(void *instance, void *client_ctx, const char *event,
         free(payload);
         return rc;
     }
+    if (ack_id != PARLEY_NO_ACK && (ack_id < 0 || ack_id > (int64_t)UINT32_MAX)) {
+        free(payload);
+        return PARLEY_EINVAL;
+    }
     sio_out o = { .type = args->n_attachments > 0 ? SIO_BINARY_EVENT : SIO_EVENT,
                   .nsp = ns->nsp, .nsp_len = ns->nsp_len,
+                  .has_ack = ack_id != PARLEY_NO_ACK, .ack_id = (uint32_t)ack_id,
                   .attachments = (uint32_t)args->n_attachments,
                   .json = payload, .json_len = written };
     rc = sio_ns_send(ns, &o, args->attachments, args->n_attachments, &err);

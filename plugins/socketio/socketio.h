@@ -119,10 +119,12 @@ void sio_iso_time(int64_t ms, char *buf, size_t cap);
 void sio_events_connect(struct sio_conn *c, sio_message *m);
 /* An event the chat does not handle: to the host's handlers. */
 void sio_events_dispatch(struct sio_ns *ns, sio_message *m);
+/* An ACK from the client: hand it to the host's pending acknowledgement. */
+void sio_events_ack_reply(struct sio_ns *ns, sio_message *m);
 /* Leave one namespace (DISCONNECT, or the connection closed). Frees ns. */
 void sio_events_leave(struct sio_conn *c, struct sio_ns *ns);
 int sio_events_client_emit(void *instance, void *client_ctx, const char *event,
-                           const parley_event_args *args);
+                           const parley_event_args *args, int64_t ack_id);
 int sio_events_client_ack(void *instance, void *client_ctx, int64_t ack_id,
                           const parley_event_args *args);
 

@@ -235,6 +235,24 @@ test("acks: several arguments of several types through a callback", async () => 
   a.disconnect();
 });
 
+test("acks from the server: the client answers an emit that asks for one", async () => {
+  const a = await connect();
+  a.on("ack-request", (x, y, cb) => cb({ got: [x, y] }, "second"));
+  const res = once(a, "ack-response");
+  a.emit("request-ack", "ping", 7);
+  assert.deepEqual(await res, { status: 0, reply: [{ got: ["ping", 7] }, "second"] });
+  a.disconnect();
+});
+
+test("acks from the server: a client that never answers times out", async () => {
+  const a = await connect();
+  a.on("ack-request", () => {});   // takes no callback: never acknowledges
+  const res = once(a, "ack-response", 6000);
+  a.emit("request-ack", "ignored");
+  assert.deepEqual(await res, { status: -6, reply: null });   // PARLEY_ETIMEDOUT
+  a.disconnect();
+});
+
 test("a REST POST reaches Socket.IO clients in its room", async () => {
   const room = uniq("rest");
   const a = await connect();

@@ -13,11 +13,13 @@
 
 #include "events.h"
 #include "host.h"
+#include "loop.h"
 
 /* ---- a fake transport ------------------------------------------------- */
 
 struct fake {
     int emits, acks;
+    int64_t last_emit_ack;       /* the ack id client_emit was asked to send */
     char last_event[64];
     char last_json[256];
     int64_t last_ack;
@@ -28,11 +30,13 @@ struct fake {
 
 static struct fake fk;
 
-static int fake_emit(void *instance, void *ctx, const char *event, const parley_event_args *a)
+static int fake_emit(void *instance, void *ctx, const char *event, const parley_event_args *a,
+                     int64_t ack_id)
 {
     assert_ptr_equal(instance, &fk);
     assert_ptr_equal(ctx, (void *)0x1234);
     fk.emits++;
+    fk.last_emit_ack = ack_id;
     snprintf(fk.last_event, sizeof fk.last_event, "%s", event);
     snprintf(fk.last_json, sizeof fk.last_json, "%.*s", (int)a->json_len, a->json);
     if (fk.close_on_emit && fk.client != NULL) {
@@ -265,6 +269,103 @@ static void test_transport_without_slots(void **state)
     parley__api.client_close(c);
 }
 
+/* ---- acknowledgements the server asks for ------------------------------ */
+
+struct ack_result {
+    int calls, status;
+    char reply[64];
+};
+
+static void ack_done(void *arg, int status, const parley_event_args *reply)
+{
+    struct ack_result *r = arg;
+
+    r->calls++;
+    r->status = status;
+    if (reply != NULL)
+        snprintf(r->reply, sizeof r->reply, "%.*s", (int)reply->json_len, reply->json);
+}
+
+static parley_client *open_main(void)
+{
+    parley_error err = PARLEY_ERROR_INIT;
+    parley_client *c = parley__api.client_open(&fake_host, "/", (void *)0x1234, NULL, &err);
+
+    assert_non_null(c);
+    return c;
+}
+
+static void test_emit_ack_reply_and_unknown_ids(void **state)
+{
+    struct ack_result r = { 0 };
+    parley_event_args q = args("[\"q\"]"), a = args("[42]");
+    parley_client *c = open_main();
+
+    (void)state;
+    assert_int_equal(parley__api.client_emit_ack(c, "question", &q, 1000, ack_done, &r), 0);
+    assert_int_equal(fk.last_emit_ack, 0);
+    assert_string_equal(fk.last_event, "question");
+    assert_int_equal(parley__api.client_ack_reply(c, 7, &a), PARLEY_ENOTFOUND);
+    assert_int_equal(r.calls, 0);
+    assert_int_equal(parley__api.client_ack_reply(c, 0, &a), 0);
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.reply, "[42]");
+    /* Answered once: a second reply for the same id finds nothing. */
+    assert_int_equal(parley__api.client_ack_reply(c, 0, &a), PARLEY_ENOTFOUND);
+    /* Plain emits carry no ack id; the next ack id follows. */
+    assert_int_equal(parley__api.client_emit(c, "plain", &q), 0);
+    assert_int_equal(fk.last_emit_ack, PARLEY_NO_ACK);
+    assert_int_equal(parley__api.client_emit_ack(c, "question", &q, 1000, ack_done, &r), 0);
+    assert_int_equal(fk.last_emit_ack, 1);
+    parley__api.client_close(c);
+    assert_int_equal(r.calls, 2);
+    assert_int_equal(r.status, PARLEY_ECLOSED);
+    parley__loop_run();   /* let the stopped timers close */
+}
+
+static void test_emit_ack_timeout_and_cap(void **state)
+{
+    static struct ack_result many[1024];
+    struct ack_result r = { 0 };
+    parley_event_args q = args("[]");
+    parley_client *c = open_main();
+
+    (void)state;
+    assert_int_equal(parley__api.client_emit_ack(c, "slow", &q, 20, ack_done, &r), 0);
+    parley__loop_run();   /* runs until the 20 ms timer has fired and closed */
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(r.status, PARLEY_ETIMEDOUT);
+    /* Too late: the reply finds nothing. */
+    assert_int_equal(parley__api.client_ack_reply(c, 0, &q), PARLEY_ENOTFOUND);
+
+    memset(many, 0, sizeof many);
+    for (size_t i = 0; i < 1024; i++)
+        assert_int_equal(parley__api.client_emit_ack(c, "q", &q, 60000, ack_done, &many[i]), 0);
+    assert_int_equal(parley__api.client_emit_ack(c, "q", &q, 60000, ack_done, &r), PARLEY_ELIMIT);
+    parley__api.client_close(c);
+    for (size_t i = 0; i < 1024; i++)
+        assert_int_equal(many[i].status, PARLEY_ECLOSED);
+    assert_int_equal(r.calls, 1);
+    parley__loop_run();
+}
+
+static void test_emit_ack_closed_by_the_emit(void **state)
+{
+    struct ack_result r = { 0 };
+    parley_event_args q = args("[]");
+
+    (void)state;
+    fk.client = open_main();
+    fk.close_on_emit = 1;
+    /* The transport drops the client inside the emit: refused, done never runs. */
+    assert_int_equal(parley__api.client_emit_ack(fk.client != NULL ? fk.client : NULL, "q", &q,
+                                                 1000, ack_done, &r), PARLEY_ECLOSED);
+    assert_int_equal(r.calls, 0);
+    assert_int_equal(parley__events_client_count(), 0);
+    parley__loop_run();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -273,8 +374,16 @@ int main(void)
         cmocka_unit_test_setup(test_events_and_acks, setup),
         cmocka_unit_test_setup(test_close_inside_handler, setup),
         cmocka_unit_test_setup(test_transport_without_slots, setup),
+        cmocka_unit_test_setup(test_emit_ack_reply_and_unknown_ids, setup),
+        cmocka_unit_test_setup(test_emit_ack_timeout_and_cap, setup),
+        cmocka_unit_test_setup(test_emit_ack_closed_by_the_emit, setup),
     };
-    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    int rc;
+
+    if (parley__loop_init(1, NULL) < 0)
+        return 1;
+    rc = cmocka_run_group_tests(tests, NULL, NULL);
+    parley__loop_close();
 
     parley__events_free();
     return rc;

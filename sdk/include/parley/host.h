@@ -340,6 +340,21 @@ typedef struct parley_host_api {
     int (*client_ack)(parley_client *client, int64_t ack_id, const parley_event_args *args);
     /* The namespace the client is on. */
     const char *(*client_namespace)(const parley_client *client);
+    /*
+     * Handlers: send `event` and ask the client to acknowledge it. done
+     * runs exactly once, later (transport.h parley_ack_done): with the
+     * reply, after `timeout_ms` (0: 30 s) with PARLEY_ETIMEDOUT, or with
+     * PARLEY_ECLOSED when the client leaves first. Returns 0, or a negative
+     * status and done is not called: PARLEY_ECLOSED, PARLEY_ELIMIT (1024
+     * acknowledgements already pending on this client), PARLEY_ENOTFOUND
+     * (the transport cannot emit).
+     */
+    int (*client_emit_ack)(parley_client *client, const char *event, const parley_event_args *args,
+                           uint64_t timeout_ms, parley_ack_done done, void *arg);
+    /* Transports: the client acknowledged `ack_id` (from client_emit's
+     * ack_id). PARLEY_ENOTFOUND when nothing waits for it (unknown, or
+     * already timed out): drop the packet. */
+    int (*client_ack_reply)(parley_client *client, int64_t ack_id, const parley_event_args *reply);
 } parley_host_api;
 
 #ifdef __cplusplus

@@ -158,6 +158,14 @@ typedef struct parley_event_args {
 #define PARLEY_NO_ACK (-1)
 
 /*
+ * Completion of host.h client_emit_ack, on the loop thread, exactly once:
+ * status 0 with the client's `reply` (valid only during the call),
+ * PARLEY_ETIMEDOUT when no reply came in time, or PARLEY_ECLOSED when the
+ * client left first (reply NULL then).
+ */
+typedef void (*parley_ack_done)(void *arg, int status, const parley_event_args *reply);
+
+/*
  * Handlers for one namespace. Registering any handler makes the namespace
  * exist; a client that asks for a namespace nobody registered is refused
  * ("Invalid namespace"). The chat's namespace "/" always exists. All
@@ -214,11 +222,13 @@ typedef struct parley_transport_vtable {
 
     /*
      * Send a custom event from a handler to one client (its client_ctx from
-     * client_open). Optional: NULL for a transport without custom events.
-     * 0, or PARLEY_ECLOSED / PARLEY_ELIMIT. Loop thread.
+     * client_open). `ack_id` is PARLEY_NO_ACK, or the id (0..2^32-1) under
+     * which the transport hands the client's acknowledgement back with
+     * host.h client_ack_reply. Optional: NULL for a transport without
+     * custom events. 0, or PARLEY_ECLOSED / PARLEY_ELIMIT. Loop thread.
      */
     int (*client_emit)(void *instance, void *client_ctx, const char *event,
-                       const parley_event_args *args);
+                       const parley_event_args *args, int64_t ack_id);
 
     /* Answer the client's acknowledgement request `ack_id`. Optional, with
      * client_emit. Loop thread. */
