@@ -126,6 +126,27 @@ class Schema(MongoServerCase):
         self.assertEqual(list(norm[[n for n in norm].index({"room": 1, "_id": -1})].keys()),
                          ["room", "_id"], "index key order")
 
+    def test_idle_server_does_not_spin(self):
+        """Idle, neither the driver's monitors nor the health pings burn CPU
+        (CongoDB's instant awaitable hellos made a pooled monitor spin until
+        congo.js removed topologyVersion)."""
+        def cpu(pid):
+            with open("/proc/%d/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        self.assertEqual(self.post("idle", "warm up")[0], 201)
+        pids = {"parley": self.srv.pid}
+        try:
+            with open(mt.FIXTURE_PID) as f:
+                pids["CongoDB"] = int(f.read())
+        except OSError:
+            pass   # MONGODB_URI: not our server
+        before = {k: cpu(p) for k, p in pids.items()}
+        time.sleep(3.0)
+        for k, p in pids.items():
+            used = cpu(p) - before[k]
+            self.assertLess(used, 0.5, "%s used %.2f s of CPU in 3 s idle" % (k, used))
+
     def test_metrics(self):
         self.assertEqual(self.post("m", "metric")[0], 201)
         status, _, body = self.srv.request("GET", "/metrics")

@@ -402,6 +402,36 @@ class Outage(unittest.TestCase):
         self.assertEqual(self.srv.stop(), 0, self.srv.stderr())
         self.srv.assert_clean(self)
 
+    def test_shutdown_while_the_database_hangs(self):
+        """SIGTERM with the database hung and an insert in flight: the insert is
+        answered, the server exits 0 within server.shutdown_timeout (5 s)."""
+        self.start_server()
+        self.assertEqual(self.srv.json("POST", "/api/messages",
+                                       {"username": "s", "content": "up", "room": ROOM})[0], 201)
+        self.backend.stop()
+        answer = {}
+
+        def post():
+            try:
+                answer["status"] = self.srv.json("POST", "/api/messages",
+                                                 {"username": "s", "content": "hung",
+                                                  "room": ROOM})[0]
+            except Exception as e:
+                answer["error"] = repr(e)
+        t = threading.Thread(target=post, daemon=True)
+        t.start()
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        code = self.srv.stop(timeout=10)
+        took = time.monotonic() - t0
+        self.backend.cont()
+        t.join(timeout=10)
+        self.assertEqual(code, 0, self.srv.stderr())
+        self.assertLessEqual(took, 5.5, "exit took %.2f s" % took)
+        self.assertIn(answer.get("status"), (503,), answer)
+        self.srv.assert_clean(self)
+        print("shutdown with the database hung: exit after %.2f s" % took)
+
     def test_connections_reset_mid_traffic(self):
         self.backend.use_proxy()
         self.outage("network cut", lambda: (self.backend.proxy.kill(), True)[1],
