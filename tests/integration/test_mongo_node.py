@@ -223,6 +223,31 @@ class NodeBackendDocuments(MongoServerCase):
         self.assertIn(oid, ids)
 
 
+class GroupCommit(unittest.TestCase):
+    def test_concurrent_inserts_share_bulk_writes(self):
+        """1000 inserts issued at once (the contract's `ordering` case) go out
+        as a handful of ordered bulk writes, not 1000."""
+        import re
+        import subprocess
+        runner = os.path.join(pt.BUILD_DIR, "bin", "parley-storage-contract")
+        db = mt.unique_db("parley_gc")
+        p = subprocess.run([runner, "--plugin", os.path.join(pt.PLUGIN_DIR, "mongo.so"),
+                            "--case", "ordering", "--metrics", "--set", "uri=" + URI,
+                            "--set", "database=" + db], capture_output=True, text=True,
+                           timeout=120)
+        try:
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            self.assertIn("ok 1 - ordering", p.stdout)
+            count = int(re.search(r"parley_mongo_batch_size_count (\d+)", p.stdout).group(1))
+            total = float(re.search(r"parley_mongo_batch_size_sum (\S+)", p.stdout).group(1))
+            self.assertEqual(total, 1000, p.stdout)
+            self.assertLessEqual(count, 20, "1000 inserts took %d bulk writes" % count)
+            ok = re.search(r'parley_mongo_inserts_total\{result="ok"\} (\S+)', p.stdout)
+            self.assertEqual(float(ok.group(1)), 1000)
+        finally:
+            mt.command(URI, db, {"dropDatabase": 1}, check=False)
+
+
 class UniqueIndexOfTheOperator(MongoServerCase):
     """A unique index the operator added is enforced: a duplicate there is a
     refused message, not 'already stored'."""
