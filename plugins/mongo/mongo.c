@@ -358,6 +358,9 @@ static void mg_destroy(void *instance)
 
     if (p == NULL)
         return;
+    /* After stop the pool is gone already (destroyed on a worker); only a
+     * host that destroys a started instance without stopping it makes this
+     * destroy the pool here, on the loop. */
     mg_db_free(&p->db);
     for (r = p->reads_head; r != NULL; r = next) {
         next = r->next;
