@@ -253,7 +253,12 @@ class Outage(unittest.TestCase):
         time.sleep(1.0)
         t_down = time.monotonic()
         keeps_data = take_away()
-        time.sleep(DOWN_FOR)
+        time.sleep(1.0)
+        # History fails the same way while the database is away.
+        h0 = time.monotonic()
+        h_status, h_body = self.srv.json("GET", "/api/messages?room=" + ROOM)
+        h_took = time.monotonic() - h0
+        time.sleep(max(0.0, DOWN_FOR - (time.monotonic() - t_down)))
         t_up = time.monotonic()
         bring_back()
         pt.wait_for(lambda: traffic.first_health("connected", t_up) is not None and
@@ -277,6 +282,8 @@ class Outage(unittest.TestCase):
         self.assertTrue(during, "no post ran entirely inside the outage")
         self.assertEqual([p for p in during if p[2] == 201], [],
                          "confirmed while the database was away")
+        self.assertEqual(h_status, 503, h_body)
+        self.assertLessEqual(h_took, FAIL_WITHIN, "history took %.2f s to fail" % h_took)
         # 2. Health went down and came back.
         t_disc = traffic.first_health("disconnected", t_down)
         self.assertIsNotNone(t_disc, "/health never said disconnected")
@@ -315,10 +322,11 @@ class Outage(unittest.TestCase):
         stored_failed = sum(1 for p in failed if p[3] in set(contents))
         timing = ("%s: %d posts, %d confirmed, %d failed (%d of them stored anyway, never "
                   "broadcast), slowest failure %.2f s, /health disconnected after %.2f s, "
-                  "connected %.2f s and first post stored %.2f s after the database returned"
+                  "connected %.2f s and first post stored %.2f s after the database returned; a "
+                  "history page failed after %.2f s"
                   % (name, len(posts), len(confirmed), len(failed), stored_failed,
                      max(p[1] - p[0] for p in failed), t_disc - t_down, t_conn - t_up,
-                     t_ok - t_up))
+                     t_ok - t_up, h_took))
         print(timing)
         TIMINGS.append(timing)
         self.assertEqual(self.srv.stop(), 0, self.srv.stderr())
