@@ -1,10 +1,11 @@
 # The storage contract suite against the mongo plugin, on the run's MongoDB
 # (the mongo.server.start fixture of tests/integration/mongo.cmake, or
-# MONGODB_URI). Its data outlives an instance: --persistent.
+# MONGODB_URI), in a database emptied first. Its data outlives an instance:
+# --persistent.
 if(TARGET mongo)
   add_test(NAME contract.mongo
     COMMAND ${PARLEY_PYTHON} ${CMAKE_SOURCE_DIR}/tests/mongo/mongotest.py exec
-            $<TARGET_FILE:parley-storage-contract> --plugin $<TARGET_FILE:mongo> --persistent
+            --drop parley_contract $<TARGET_FILE:parley-storage-contract> --plugin $<TARGET_FILE:mongo> --persistent
             --set uri={URI} --set database=parley_contract)
   set_tests_properties(contract.mongo PROPERTIES
     FIXTURES_REQUIRED mongo_server

@@ -12,6 +12,7 @@ Where the database is:
 Also a command line for the fixture:
     mongotest.py start   install CongoDB if needed, start it, write the URI
     mongotest.py stop    stop it (by the PID it wrote)
+    mongotest.py exec [--drop DB] CMD...   run CMD with {URI} replaced by the URI
 """
 import fcntl
 import json
@@ -359,12 +360,17 @@ if __name__ == "__main__":
     if len(sys.argv) == 2 and sys.argv[1] == "stop":
         sys.exit(_fixture_stop())
     if len(sys.argv) >= 3 and sys.argv[1] == "exec":
-        # exec CMD...: run CMD with {URI} replaced by the tests' database URI.
+        # exec [--drop DB] CMD...: run CMD with {URI} replaced by the tests'
+        # database URI, after dropping database DB (a fresh one each run).
         uri = test_uri()
         if not uri:
             print("no database: neither MONGODB_URI nor the mongo.server.start fixture")
             sys.exit(1)
-        args = [a.replace("{URI}", uri) for a in sys.argv[2:]]
+        args = sys.argv[2:]
+        if len(args) >= 2 and args[0] == "--drop":
+            command(uri, args[1], {"dropDatabase": 1})
+            args = args[2:]
+        args = [a.replace("{URI}", uri) for a in args]
         os.execvp(args[0], args)
     print("usage: mongotest.py start | stop | exec CMD...", file=sys.stderr)
     sys.exit(2)
