@@ -31,6 +31,7 @@ static const char *const perr_names[EIO_PE_COUNT] = {
 };
 
 static void poll_flush(struct eio_socket *s, const char *trailer);
+static void flush_unlink(struct eio_socket *s);
 
 void eio_options_default(struct eio_options *o)
 {
@@ -264,6 +265,8 @@ void eio_server_destroy(struct eio_server *srv)
         return;
     srv->destroying = 1;
     eio_server_drain(srv, "server shutting down");
+    srv->api->timer_stop(srv->flush_timer);
+    srv->flush_timer = NULL;
     /* The listener closes every connection before plugins are destroyed;
      * a WebSocket still here would call back into freed memory, so this
      * only frees what the host told us is gone. */
@@ -461,6 +464,7 @@ void eio__session_close(struct eio_socket *s, const char *reason, int ws_code, i
     s->state = EIO_S_CLOSED;
     eio__session_ref(s);
     table_del(srv, s);
+    flush_unlink(s);
     eio__sessions_gauge(srv, s->transport, -1);
     api->timer_stop(s->hb_timer);
     s->hb_timer = NULL;
@@ -658,6 +662,54 @@ static int queue_push(struct eio_socket *s, parley_frame *frame, size_t size, in
     return 0;
 }
 
+static void flush_unlink(struct eio_socket *s)
+{
+    struct eio_server *srv = s->srv;
+
+    if (!s->flush_queued)
+        return;
+    if (s->fprev != NULL)
+        s->fprev->fnext = s->fnext;
+    else
+        srv->flush_list = s->fnext;
+    if (s->fnext != NULL)
+        s->fnext->fprev = s->fprev;
+    s->fprev = s->fnext = NULL;
+    s->flush_queued = 0;
+}
+
+static void flush_fire(void *arg)
+{
+    struct eio_server *srv = arg;
+    struct eio_socket *s;
+
+    srv->api->timer_stop(srv->flush_timer);
+    srv->flush_timer = NULL;
+    while ((s = srv->flush_list) != NULL) {
+        flush_unlink(s);
+        if (s->state == EIO_S_OPEN)
+            eio__poll_flush(s);
+    }
+}
+
+static void flush_later(struct eio_socket *s)
+{
+    struct eio_server *srv = s->srv;
+
+    if (s->flush_queued)
+        return;
+    s->fprev = NULL;
+    s->fnext = srv->flush_list;
+    if (srv->flush_list != NULL)
+        srv->flush_list->fprev = s;
+    srv->flush_list = s;
+    s->flush_queued = 1;
+    if (srv->flush_timer == NULL)
+        srv->flush_timer = srv->api->timer_start(srv->host, 0, 0, flush_fire, srv);
+    if (srv->flush_timer == NULL)
+        eio__poll_flush(s);     /* no timer: answer now rather than late */
+}
+
 int eio_send_frame_as(struct eio_socket *s, parley_frame *frame, int binary)
 {
     const parley_host_api *api;
@@ -688,8 +740,8 @@ int eio_send_frame_as(struct eio_socket *s, parley_frame *frame, int binary)
         return PARLEY_ETOOBIG;
     if ((rc = queue_push(s, frame, size, binary)) < 0)
         return rc;
-    if (!s->dispatching)
-        eio__poll_flush(s);
+    if (!s->dispatching && s->get != NULL)
+        flush_later(s);
     return 0;
 }
 
@@ -749,6 +801,7 @@ static void poll_flush(struct eio_socket *s, const char *trailer)
     size_t tl = trailer ? strlen(trailer) : 0;
     eio_builder b;
 
+    flush_unlink(s);
     if (s->get == NULL)
         return;
     if (s->q_count == 0) {

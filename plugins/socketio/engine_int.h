@@ -71,6 +71,8 @@ struct eio_socket {
     struct eio_qent *q;       /* ring */
     size_t q_cap, q_head, q_count, q_bytes;
     int dispatching;          /* inside a POST: sends queue, one flush at the end */
+    int flush_queued;         /* on the server's flush list */
+    struct eio_socket *fprev, *fnext;
 
     /* websocket */
     struct eio_ws *ws;        /* ACTIVE */
@@ -109,6 +111,12 @@ struct eio_server {
     size_t n_sessions;
     struct eio_socket *sessions;
     struct eio_ws *wss;
+
+    /* Polling sessions with a held GET and something new queued: flushed
+     * together by a zero timer, so a burst sent from one callback (a
+     * fan-out, say) leaves in one response per session. */
+    parley_timer *flush_timer;
+    struct eio_socket *flush_list;
 
     uint8_t *scratch;         /* polling responses */
     size_t scratch_cap;

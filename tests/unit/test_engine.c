@@ -521,6 +521,21 @@ static void test_shared_frame_drains_into_one_response(void **state)
     free(g);
 }
 
+static void test_burst_outside_a_post_leaves_in_one_response(void **state)
+{
+    char *sid = handshake();
+    parley_http_request *g = run("GET", q_sid(sid), NULL);
+
+    (void)state;
+    assert_true(g->held);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(eio_send_text(U.s, "m", 1), 0);
+    assert_false(g->responded);              /* flushed on the next loop turn */
+    advance(now);
+    assert_string_equal(g->resp, "4m\x1e" "4m\x1e" "4m");
+    free(g);
+}
+
 static void test_polling_slow_consumer(void **state)
 {
     char *sid = handshake();
@@ -706,6 +721,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pong_reschedules_and_unsolicited_pong_does_not, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_shared_frame_drains_into_one_response, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_burst_outside_a_post_leaves_in_one_response, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_polling_slow_consumer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_inside_a_post, setup, teardown),
