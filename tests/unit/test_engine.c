@@ -710,6 +710,66 @@ static void test_websocket_session_and_drain(void **state)
     free(u);
 }
 
+static void test_create_refuses_bad_options(void **state)
+{
+    struct eio_callbacks cb = { u_open, u_message, u_close };
+    struct eio_server *x = NULL;
+    struct eio_options o;
+    parley_error e = PARLEY_ERROR_INIT;
+
+    (void)state;
+    init_api();
+    eio_options_default(&o);
+    o.path = "/socket.io";
+    assert_int_equal(eio_server_create(&api, &fake_host, &o, &cb, NULL, &x, &e), PARLEY_EINVAL);
+    assert_non_null(strstr(e.message, "\"/socket.io\" must end with '/'"));
+    eio_options_default(&o);
+    o.ping_interval_ms = 0;
+    assert_int_equal(eio_server_create(&api, &fake_host, &o, &cb, NULL, &x, &e), PARLEY_EINVAL);
+    assert_non_null(strstr(e.message, "ping_interval (0 ms)"));
+    eio_options_default(&o);
+    o.allow_polling = o.allow_websocket = 0;
+    assert_int_equal(eio_server_create(&api, &fake_host, &o, &cb, NULL, &x, &e), PARLEY_EINVAL);
+    assert_non_null(strstr(e.message, "at least one of polling and websocket"));
+    assert_null(x);
+}
+
+static void test_websocket_only(void **state)
+{
+    struct eio_callbacks cb = { u_open, u_message, u_close };
+    struct eio_options o;
+    parley_error e = PARLEY_ERROR_INIT;
+    parley_http_request *r;
+
+    (void)state;
+    init_api();
+    memset(&U, 0, sizeof U);
+    eio_options_default(&o);
+    o.path = "/engine.io/";
+    o.allow_polling = 0;
+    assert_int_equal(eio_server_create(&api, &fake_host, &o, &cb, NULL, &srv, &e), 0);
+    assert_int_equal(eio_server_start(srv, &e), 0);
+    r = run("GET", "EIO=4&transport=polling", NULL);
+    assert_int_equal(r->status, 400);
+    assert_string_equal(r->resp, "{\"code\":0,\"message\":\"Transport unknown\"}");
+    free(r);
+    eio_server_destroy(srv);
+    srv = NULL;
+    /* and the other way round: polling only, no upgrade offered */
+    o.allow_polling = 1;
+    o.allow_websocket = 0;
+    assert_int_equal(eio_server_create(&api, &fake_host, &o, &cb, NULL, &srv, &e), 0);
+    assert_int_equal(eio_server_start(srv, &e), 0);
+    r = run("GET", "EIO=4&transport=polling", NULL);
+    assert_int_equal(r->status, 200);
+    assert_non_null(strstr(r->resp, "\"upgrades\":[]"));
+    free(r);
+    eio_server_destroy(srv);
+    srv = NULL;
+    assert_int_equal(U.opens, U.closes);
+    assert_int_equal(live_frames, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -732,6 +792,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_timeout_keeps_polling, setup, teardown),
         cmocka_unit_test_setup_teardown(test_websocket_session_and_drain, setup, teardown),
+        cmocka_unit_test(test_create_refuses_bad_options),
+        cmocka_unit_test(test_websocket_only),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
