@@ -64,6 +64,8 @@ static int respond_error(struct eio_server *srv, parley_http_request *req, int c
     char body[128];
     size_t len = 0;
 
+    if (code < EIO_ERR_TRANSPORT_UNKNOWN || code > EIO_ERR_UNSUPPORTED_VERSION)
+        code = EIO_ERR_BAD_REQUEST;
     eio__perr(srv, perr >= 0 ? perr : code_perr[code]);
     if (eio_error_body(code, body, sizeof body, &len) < 0)
         len = 0;
