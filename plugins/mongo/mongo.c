@@ -530,7 +530,11 @@ static void write_done(void *arg, int status)
         p->opened = 1;
     if (status == 0 && p->open_status != PARLEY_OK && !was_open)
         p->api->log(p->host, PARLEY_LOG_ERROR, "%s", p->open_err.message);
-    if (status == 0 && p->index_status != PARLEY_OK && !p->index_warned) {
+    if (status == 0 && p->index_status == PARLEY_EIO) {
+        p->index_warned = 2;
+        p->api->log(p->host, PARLEY_LOG_WARN, "%s; working without it (history pages scan "
+                    "the collection)", p->index_err.message);
+    } else if (status == 0 && p->index_status != PARLEY_OK && !p->index_warned) {
         p->index_warned = 1;
         p->api->log(p->host, PARLEY_LOG_WARN, "%s; retrying with the next write",
                     p->index_err.message);

@@ -402,6 +402,15 @@ int mg_ensure_index(mg_db *db, parley_error *err)
     bson_destroy(&cmd);
     bson_destroy(&opts);
     bson_destroy(&reply);
+    if (!ok && (e.domain == MONGOC_ERROR_SERVER || e.domain == MONGOC_ERROR_COMMAND ||
+                e.domain == MONGOC_ERROR_QUERY)) {
+        /* The server refused it (a user without the createIndex privilege,
+         * a conflicting index of that name): asking again with every write
+         * will not change that. Work without it; history then scans. */
+        db->indexed = 1;
+        fail(err, &e, db, "creating the index {room: 1, _id: -1}");
+        return PARLEY_EIO;
+    }
     if (!ok)
         return fail(err, &e, db, "creating the index {room: 1, _id: -1}");
     db->indexed = 1;

@@ -76,7 +76,9 @@ int mg_db_set_default_room(mg_db *db, const char *room, parley_error *err);
 /* Create the client pool (an SRV URI resolves here: it may block). */
 int mg_db_open(mg_db *db, parley_error *err);
 
-/* Create the history index if it is not there yet (idempotent). */
+/* Create the history index if it is not there yet (idempotent).
+ * PARLEY_EUNAVAIL: no server, try again later. PARLEY_EIO: the server
+ * refused it; db->indexed is set all the same (asking again will not help). */
 int mg_ensure_index(mg_db *db, parley_error *err);
 
 /*

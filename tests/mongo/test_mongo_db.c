@@ -236,6 +236,68 @@ static void test_unreachable(void **state)
     mg_db_free(&db);
 }
 
+/* Run a command with a plain client; 1 when it succeeded. */
+static int run_command(const char *db, const char *json, bson_t *reply)
+{
+    mongoc_client_t *c = mongoc_client_new(g_uri);
+    bson_error_t e;
+    bson_t *cmd = bson_new_from_json((const uint8_t *)json, -1, &e);
+    int ok;
+
+    assert_non_null(c);
+    assert_non_null(cmd);
+    ok = mongoc_client_command_simple(c, db, cmd, NULL, reply, &e);
+    bson_destroy(cmd);
+    mongoc_client_destroy(c);
+    return ok;
+}
+
+static int is_congodb(void)
+{
+    bson_t reply;
+    bson_iter_t it;
+    int congo;
+
+    assert_true(run_command("admin", "{\"buildInfo\": 1}", &reply));
+    congo = bson_iter_init_find(&it, &reply, "gitVersion") && BSON_ITER_HOLDS_UTF8(&it) &&
+            strcmp(bson_iter_utf8(&it, NULL), "congodb") == 0;
+    bson_destroy(&reply);
+    return congo;
+}
+
+static void test_index_refused(void **state)
+{
+    mg_options o;
+    mg_db db;
+    parley_error err = PARLEY_ERROR_INIT;
+    bson_t reply;
+
+    (void)state;
+    if (is_congodb()) {
+        /* CongoDB accepts an index spec that conflicts with an existing one. */
+        printf("skipped: CongoDB does not refuse conflicting indexes (buildInfo gitVersion "
+               "congodb)\n");
+        skip();
+    }
+    /* Another index already has our index's name: the server refuses ours. */
+    {
+        char cmd[256];
+
+        snprintf(cmd, sizeof cmd, "{\"createIndexes\": \"conflict\", \"indexes\": [{\"key\": "
+                 "{\"content\": 1}, \"name\": \"room_1__id_-1\"}]}");
+        assert_true(run_command(g_dbname, cmd, &reply));
+        bson_destroy(&reply);
+    }
+    opts_default(&o, g_uri);
+    o.collection = "conflict";
+    assert_int_equal(mg_db_init(&db, &o, "chat-room", &err), PARLEY_OK);
+    assert_int_equal(mg_db_open(&db, &err), PARLEY_OK);
+    assert_int_equal(mg_ensure_index(&db, &err), PARLEY_EIO);
+    assert_true(db.indexed);   /* not asked again with every write */
+    assert_non_null(strstr(err.message, "creating the index {room: 1, _id: -1}"));
+    mg_db_free(&db);
+}
+
 static void test_status_mapping(void **state)
 {
     static const struct { uint32_t domain, code; int status; } cases[] = {
@@ -339,6 +401,7 @@ int main(void)
         cmocka_unit_test(test_partial_bulk),
         cmocka_unit_test(test_rooms_byte_for_byte),
         cmocka_unit_test(test_unreachable),
+        cmocka_unit_test(test_index_refused),
         cmocka_unit_test(test_status_mapping),
         cmocka_unit_test(test_init_refusals),
     };
