@@ -209,6 +209,7 @@ static int poll_post(struct eio_socket *s, parley_http_request *req, const struc
     parley_error e = PARLEY_ERROR_INIT;
     struct post_ctx pc = { s, -1, NULL };
     const void *body;
+    uint8_t *buf;
     size_t len = 0;
     int rc;
 
@@ -226,14 +227,18 @@ static int poll_post(struct eio_socket *s, parley_http_request *req, const struc
         eio__session_close(s, "transport error", 1009, 0);
         return 0;
     }
-    /* The codec decodes base64 in place: work on our own copy. */
-    if (eio__buf_reserve(&srv->body, &srv->body_cap, len) < 0)
-        return PARLEY_ENOMEM;
-    if (len > 0)
+    /* The codec decodes base64 segments in place and writes nothing else:
+     * only a body with a binary packet needs our own copy. */
+    buf = (uint8_t *)body;
+    if (len > 0 && (buf[0] == 'b' || memmem(body, len, "\x1e" "b", 2) != NULL)) {
+        if (eio__buf_reserve(&srv->body, &srv->body_cap, len) < 0)
+            return PARLEY_ENOMEM;
         memcpy(srv->body, body, len);
+        buf = srv->body;
+    }
     eio__session_ref(s);
     s->dispatching++;
-    rc = eio_decode_payload(srv->body, len, &srv->lim, post_packet, &pc, &e);
+    rc = eio_decode_payload(buf, len, &srv->lim, post_packet, &pc, &e);
     s->dispatching--;
     if (rc < 0 && rc != PARLEY_ECLOSED && s->state == EIO_S_OPEN) {
         if (api->log_enabled(srv->host, PARLEY_LOG_DEBUG))
