@@ -75,6 +75,14 @@ int parley__listener_init(const struct parley__listener_options *opts, parley_er
         L.opts.header_timeout_ms = 10000;
     if (L.opts.idle_timeout_ms == 0)
         L.opts.idle_timeout_ms = 60000;
+    if (L.opts.max_connections_per_ip == 0)
+        L.opts.max_connections_per_ip = 256;
+    if (L.opts.connect_rate_per_ip == 0)
+        L.opts.connect_rate_per_ip = 1000;
+    if (L.opts.connect_burst_per_ip == 0)
+        L.opts.connect_burst_per_ip = L.opts.connect_rate_per_ip * 2;
+    if (L.opts.client_memory_max == 0)
+        L.opts.client_memory_max = (size_t)256 << 20;
     L.port = opts->port;
     L.initialized = 1;
     return 0;
@@ -280,6 +288,16 @@ static void register_metrics(void)
     m->refused_draining = parley__metric_simple(C, refused, refused_help, "reason=\"draining\"");
     m->refused_upgrade = parley__metric_simple(C, refused, refused_help, "reason=\"upgrade\"");
     m->refused_connect = parley__metric_simple(C, refused, refused_help, "reason=\"connect\"");
+    m->refused_per_ip = parley__metric_simple(C, refused, refused_help,
+                                              "reason=\"max_connections_per_ip\"");
+    m->refused_rate = parley__metric_simple(C, refused, refused_help,
+                                            "reason=\"connect_rate_per_ip\"");
+    m->ws_shed = parley__metric_simple(C, "parley_listener_memory_shed_total",
+                                       "WebSockets closed (1008 \"memory pressure\") because "
+                                       "listener.client_memory_max was reached, biggest first",
+                                       NULL);
+    m->client_memory = parley__metric_simple(G, "parley_listener_client_memory_bytes",
+                                             "bytes queued for clients on all WebSockets", NULL);
     m->http_400 = parley__metric_simple(C, http, http_help, "status=\"400\"");
     m->http_404 = parley__metric_simple(C, http, http_help, "status=\"404\"");
     m->http_411 = parley__metric_simple(C, http, http_help, "status=\"411\"");
@@ -446,6 +464,28 @@ static void send_canned(int fd, int status, const char *reason, const char *code
         (void)!send(fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
+static int filter_address(int fd)
+{
+    const char *code = NULL, *message = NULL;
+    char peer[64] = "unknown";
+    int status = parley__ip_admit(fd, &code, &message);
+
+    if (status == 0)
+        return 0;
+    {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+
+        if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
+            (void)getnameinfo((struct sockaddr *)&ss, sl, peer, sizeof peer, NULL, 0,
+                              NI_NUMERICHOST);
+    }
+    /* A flood would flood the log too: debug only; the counters tell. */
+    L_DEBUG("refusing a connection from %s: %s", peer, message);
+    send_canned(fd, status, parley__http_status_text(status), code, message);
+    return 1;
+}
+
 static int filter_connection(int fd)
 {
     if (L.draining) {
@@ -463,7 +503,7 @@ static int filter_connection(int fd)
                     "the server is at listener.max_connections");
         return 1;
     }
-    return 0;
+    return filter_address(fd);
 }
 
 /* lws switches a CONNECT request to a raw socket bound to our protocol. */
@@ -490,6 +530,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
         return filter_connection((int)(intptr_t)in);
     case LWS_CALLBACK_WSI_CREATE:
+        parley__ip_attach(wsi);
         L.connections++;
         parley__metric_set(L.m.connections, L.connections);
         return 0;
@@ -497,6 +538,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         /* The listening socket is destroyed without a create: clamp. */
         if (L.connections > 0)
             L.connections--;
+        parley__ip_detach(wsi);
         parley__metric_set(L.m.connections, L.connections);
         if (pss != NULL) {
             parley__http_on_gone(pss);
@@ -588,6 +630,7 @@ void parley__listener_finalize(void)
     }
     if (L.pending_conn != NULL)
         parley__ws_on_destroy(L.pending_wsi);
+    parley__ip_free();
     free(L.scratch);
     free(L.routes);
     free(L.eps);

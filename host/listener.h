@@ -26,6 +26,13 @@ struct parley__listener_options {
     unsigned max_connections;     /* at the cap new connections get a 503 and are closed */
     uint64_t header_timeout_ms;   /* request headers and body must arrive within this */
     uint64_t idle_timeout_ms;     /* idle keep-alive HTTP / silent WebSocket connections are closed */
+    /* Per client address, checked at accept (503 / 429, then closed); 0 → defaults. */
+    unsigned max_connections_per_ip;  /* open connections of one address [256] */
+    unsigned connect_rate_per_ip;     /* new connections per second of one address [1000]; */
+    unsigned connect_burst_per_ip;    /*   token bucket depth [connect_rate_per_ip * 2] */
+    /* Bytes queued on all WebSockets together; past it the biggest queues
+     * are closed first (1008 "memory pressure"). 0 → 256 MiB. */
+    size_t client_memory_max;
 };
 
 /* Record the options and reset the route table; no socket yet. Routes and

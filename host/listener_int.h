@@ -107,6 +107,10 @@ struct parley__listener_metrics {
     parley_metric *refused_draining;  /* connections refused while draining */
     parley_metric *refused_upgrade;   /* upgrades hung up: not websocket, h2c, no endpoint */
     parley_metric *refused_connect;   /* CONNECT requests */
+    parley_metric *refused_per_ip;    /* connections refused at max_connections_per_ip */
+    parley_metric *refused_rate;      /* connections refused by connect_rate_per_ip */
+    parley_metric *ws_shed;           /* WebSockets closed for client_memory_max */
+    parley_metric *client_memory;     /* gauge: bytes queued on all WebSockets */
     parley_metric *http_400, *http_404, *http_411, *http_413, *http_503;
     parley_metric *ws_1007, *ws_1009, *ws_slow; /* WebSockets closed for invalid UTF-8, size, slowness */
     parley_metric *ws_writes;         /* lws_write calls on WebSockets */
@@ -129,6 +133,7 @@ struct parley__listener {
     struct parley__endpoint *eps;
     size_t n_eps, cap_eps;
     unsigned connections;
+    size_t queued_total;               /* bytes queued on every WebSocket (client_memory_max) */
     int draining;
     char drain_reason[124];
     struct parley_http_request *reqs;  /* every live request */
@@ -165,6 +170,14 @@ void parley__http_request_free(struct parley_http_request *req);
 const char *parley__http_status_text(int status);
 /* The peer address of wsi, cached in buf. */
 const char *parley__peer(struct lws *wsi, char *buf, size_t size);
+
+/* listener_ip.c: per-address limits. admit runs at accept: 0, or the HTTP
+ * status to refuse with (code and message for the body). attach/detach
+ * count the connection under its address (lws opaque user data). */
+int parley__ip_admit(int fd, const char **code, const char **message);
+void parley__ip_attach(struct lws *wsi);
+void parley__ip_detach(struct lws *wsi);
+void parley__ip_free(void);
 
 /* listener_ws.c */
 int parley__ws_confirm_upgrade(struct lws *wsi);

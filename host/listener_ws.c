@@ -209,6 +209,15 @@ static void conn_list_del(struct parley_conn *c)
     c->prev = c->next = NULL;
 }
 
+/* Every change of a queue's size goes through here: the global figure
+ * client_memory_max is checked against. */
+static void account(struct parley_conn *c, size_t add, size_t sub)
+{
+    c->queued = c->queued + add - sub;
+    L.queued_total = L.queued_total + add - sub;
+    parley__metric_set(L.m.client_memory, (double)L.queued_total);
+}
+
 static void queue_drop(struct parley_conn *c)
 {
     while (c->ring_count > 0) {
@@ -217,7 +226,7 @@ static void queue_drop(struct parley_conn *c)
         c->ring_count--;
     }
     c->ring_head = 0;
-    c->queued = 0;
+    account(c, 0, c->queued);
 }
 
 static void conn_free(struct parley_conn *c)
@@ -382,7 +391,7 @@ static void pop(struct parley_conn *c, size_t wire)
     c->ring[c->ring_head] = NULL;
     c->ring_head = (c->ring_head + 1) % c->ring_cap;
     c->ring_count--;
-    c->queued -= wire;
+    account(c, 0, wire);
 }
 
 /*
@@ -458,6 +467,40 @@ more:
     return 0;
 }
 
+/*
+ * Over listener.client_memory_max: close the connections with the biggest
+ * queues until the total is back under it (Redis maxmemory-clients evicts
+ * the same way). A queue counts the wire bytes of its frames, so a
+ * broadcast frame shared by many queues counts in each. The scan is
+ * linear, but runs only when the cap is hit. Returns PARLEY_ELIMIT when
+ * `self` (the connection just sent on) was one of them, else 0.
+ */
+static int shed(struct parley_conn *self)
+{
+    int rc = 0;
+
+    while (L.queued_total > L.opts.client_memory_max) {
+        struct parley_conn *big = NULL;
+        char peer[64] = "";
+
+        for (struct parley_conn *c = L.conns; c != NULL; c = c->next)
+            if (!c->closing && c->queued > 0 && (big == NULL || c->queued > big->queued))
+                big = c;
+        if (big == NULL)
+            break;
+        PARLEY__COUNT(ws_shed);
+        L_WARN("websocket %s from %s: %zu bytes queued, the biggest while all clients hold "
+               "%zu over listener.client_memory_max %zu; closing 1008",
+               big->ep.prefix, parley__peer(big->wsi, peer, sizeof peer), big->queued,
+               L.queued_total, L.opts.client_memory_max);
+        queue_drop(big);
+        start_close(big, 1008, "memory pressure", 2);
+        if (big == self)
+            rc = PARLEY_ELIMIT;
+    }
+    return rc;
+}
+
 int parley__conn_send(parley_conn *conn, parley_frame *frame)
 {
     size_t wl;
@@ -499,9 +542,11 @@ int parley__conn_send(parley_conn *conn, parley_frame *frame)
     conn->ring[(conn->ring_head + conn->ring_count) % conn->ring_cap] =
         parley__frame_retain(frame);
     conn->ring_count++;
-    conn->queued += wl;
+    account(conn, wl, 0);
     if (conn->ring_count == 1)
         lws_callback_on_writable(conn->wsi);
+    if (L.queued_total > L.opts.client_memory_max)
+        return shed(conn);
     return 0;
 }
 

@@ -115,6 +115,10 @@ static void listener_options(const struct parley__settings *s, struct parley__li
     o->max_connections = s->listener.max_connections;
     o->header_timeout_ms = s->listener.header_timeout_ms;
     o->idle_timeout_ms = s->listener.idle_timeout_ms;
+    o->max_connections_per_ip = s->listener.max_connections_per_ip;
+    o->connect_rate_per_ip = s->listener.connect_rate_per_ip;
+    o->connect_burst_per_ip = s->listener.connect_burst_per_ip;
+    o->client_memory_max = s->listener.client_memory_max;
 }
 
 static void chat_options(const struct parley__settings *s, struct parley__chat_options *o)

@@ -44,6 +44,14 @@ static const parley_config_key listener_keys[] = {
       "time to receive a request's headers" },
     { "idle_timeout", PARLEY_CONFIG_DURATION, 0, "60s", 1000, 60 * 60 * 1000,
       "an idle connection is closed after this" },
+    { "max_connections_per_ip", PARLEY_CONFIG_INT, 0, "256", 1, 1000000,
+      "open connections of one client address at most" },
+    { "connect_rate_per_ip", PARLEY_CONFIG_INT, 0, "1000", 1, 1000000,
+      "new connections per second of one client address (token bucket refill)" },
+    { "connect_burst_per_ip", PARLEY_CONFIG_INT, 0, "2000", 1, 1000000,
+      "new connections one client address may open at once (token bucket depth)" },
+    { "client_memory_max", PARLEY_CONFIG_SIZE, 0, "256MiB", KIB, 1024 * GIB,
+      "bytes queued for all clients together; past it the biggest queues are closed" },
 };
 
 static const parley_config_key chat_keys[] = {
@@ -297,6 +305,10 @@ static int read_listener(struct parley__settings *s, const parley__node *root, p
     s->listener.max_connections = (unsigned)parley__config_int(c, "max_connections");
     s->listener.header_timeout_ms = (uint64_t)parley__config_int(c, "header_timeout");
     s->listener.idle_timeout_ms = (uint64_t)parley__config_int(c, "idle_timeout");
+    s->listener.max_connections_per_ip = (unsigned)parley__config_int(c, "max_connections_per_ip");
+    s->listener.connect_rate_per_ip = (unsigned)parley__config_int(c, "connect_rate_per_ip");
+    s->listener.connect_burst_per_ip = (unsigned)parley__config_int(c, "connect_burst_per_ip");
+    s->listener.client_memory_max = (size_t)parley__config_int(c, "client_memory_max");
     parley__config_destroy(c);
     return 0;
 }

@@ -45,6 +45,8 @@ struct parley__settings {
         size_t max_body, max_message, send_queue_max, max_header;
         unsigned max_connections;
         uint64_t header_timeout_ms, idle_timeout_ms;
+        unsigned max_connections_per_ip, connect_rate_per_ip, connect_burst_per_ip;
+        size_t client_memory_max;
     } listener;
     struct {
         char *default_room;

@@ -52,6 +52,8 @@ struct sio_conn *sio_conn_new(struct sio_plugin *pl, struct eio_socket *s)
     c->s = s;
     c->refs = 1;
     sio_decoder_init(&c->dec, &pl->lim);
+    c->tokens_milli = (uint64_t)pl->event_burst * 1000;
+    c->tokens_at_ms = pl->api->now_ms(pl->host);
     c->connect_timer = pl->api->timer_start(pl->host, pl->connect_timeout_ms, 0,
                                             connect_timeout, c);
     return c;
@@ -236,9 +238,67 @@ int sio_conn_ack(struct sio_conn *c, uint32_t id, const char *json, size_t len)
 
 /* ---- receiving -------------------------------------------------------- */
 
+/* The token bucket (event_rate per second, event_burst deep): 1 when the
+ * event may go on. Tokens are kept in thousandths so that rates below one
+ * per millisecond still refill between two events. */
+static int rate_take(struct sio_conn *c)
+{
+    struct sio_plugin *pl = c->pl;
+    uint64_t now = pl->api->now_ms(pl->host), cap = (uint64_t)pl->event_burst * 1000;
+
+    if (pl->event_rate == 0)
+        return 1;
+    if (now > c->tokens_at_ms) {
+        uint64_t add = (now - c->tokens_at_ms) * pl->event_rate;
+
+        c->tokens_milli = c->tokens_milli + add > cap ? cap : c->tokens_milli + add;
+        c->tokens_at_ms = now;
+    }
+    if (c->tokens_milli < 1000)
+        return 0;
+    c->tokens_milli -= 1000;
+    return 1;
+}
+
+/* An event over the rate: the client is told (its ack, else an `error`
+ * event); event_burst refusals in a row end the connection ("too many
+ * requests", after a DISCONNECT so socket.io-client reports "io server
+ * disconnect" and does not reconnect at once). */
+static void rate_refuse(struct sio_conn *c, struct sio_ns *ns, sio_message *m)
+{
+    static const char body[] =
+        "[{\"ok\":false,\"error\":\"too many requests\",\"code\":\"rate_limited\"}]";
+    static const char event[] = "{\"message\":\"too many requests\",\"code\":\"rate_limited\"}";
+    struct sio_plugin *pl = c->pl;
+    parley_error err = PARLEY_ERROR_INIT;
+
+    pl->api->metric_add(pl->m_rate_limited, 1);
+    if (++c->refused_in_a_row >= pl->event_burst) {
+        sio_out o = { .type = SIO_DISCONNECT, .nsp = ns->nsp, .nsp_len = ns->nsp_len };
+
+        (void)sio_ns_send(ns, &o, NULL, 0, &err);
+        sio_conn_fail(c, "rate_limited", "too many requests: event_burst events refused in a row");
+        return;
+    }
+    if (m->pkt.has_ack) {
+        sio_out o = { .type = SIO_ACK, .nsp = ns->nsp, .nsp_len = ns->nsp_len, .has_ack = 1,
+                      .ack_id = m->pkt.ack_id, .json = body, .json_len = sizeof body - 1 };
+
+        (void)sio_ns_send(ns, &o, NULL, 0, &err);
+        return;
+    }
+    if (ns->nsp_len == 1)
+        (void)sio_conn_emit(c, "error", event, sizeof event - 1);
+}
+
 static void on_event(struct sio_conn *c, struct sio_ns *ns, sio_message *m)
 {
     c->pl->api->metric_add(c->pl->m_events, 1);
+    if (!rate_take(c)) {
+        rate_refuse(c, ns, m);
+        return;
+    }
+    c->refused_in_a_row = 0;
     if (ns->nsp_len == 1 && sio_chat_is_event(m->pkt.event)) {
         sio_chat_event(c, m);
         return;

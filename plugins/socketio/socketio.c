@@ -38,13 +38,18 @@ static const parley_config_key keys[] = {
       "the Engine.IO transports offered: polling, websocket" },
     { "send_queue_max", PARLEY_CONFIG_SIZE, 0, "1MiB", 1024, 0,
       "bytes queued per connection; a slower consumer is disconnected" },
+    { "event_rate", PARLEY_CONFIG_INT, 0, "50", 0, 1000000,
+      "events per second one connection may send (token bucket refill); 0 turns the limit off" },
+    { "event_burst", PARLEY_CONFIG_INT, 0, "100", 1, 1000000,
+      "events one connection may send at once (token bucket size); as many refused events "
+      "in a row disconnect it" },
 };
 
 static const parley_config_schema schema = PARLEY_CONFIG_SCHEMA(keys);
 
 static const char *const error_reasons[] = {
     "decode", "limit", "invalid_state", "invalid_packet", "connect_timeout", "unknown_ack",
-    "too_many_namespaces", "out_of_memory",
+    "too_many_namespaces", "out_of_memory", "rate_limited",
 };
 #define N_REASONS (sizeof error_reasons / sizeof error_reasons[0])
 
@@ -223,6 +228,8 @@ static int read_config(struct sio_plugin *pl, parley_error *err)
     /* Attachments are part of the message, so maxPayload bounds them too. */
     pl->lim.max_attachment_bytes = pl->eo.max_payload;
     pl->pending_max = pl->eo.send_queue_max;
+    pl->event_rate = (uint32_t)api->config_int(cfg, "event_rate");
+    pl->event_burst = (uint32_t)api->config_int(cfg, "event_burst");
     return 0;
 }
 
@@ -274,6 +281,9 @@ static void register_metrics(struct sio_plugin_priv *p)
     d.name = "parley_socketio_events_total";
     d.help = "events received from Socket.IO clients";
     pl->m_events = pl->api->metric_register(pl->host, &d, &err);
+    d.name = "parley_socketio_events_rate_limited_total";
+    d.help = "events refused by the per-connection event rate limit (event_rate, event_burst)";
+    pl->m_rate_limited = pl->api->metric_register(pl->host, &d, &err);
     d.name = "parley_socketio_protocol_errors_total";
     d.help = "Socket.IO protocol violations and dropped packets, by reason";
     for (size_t i = 0; i < N_REASONS; i++) {

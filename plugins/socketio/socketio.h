@@ -42,12 +42,15 @@ struct sio_plugin {
     uint64_t connect_timeout_ms;
     size_t max_namespaces;       /* per connection */
     size_t pending_max;          /* bytes buffered while a namespace connects */
+    uint32_t event_rate;         /* events/s per connection (token refill); 0: no limit */
+    uint32_t event_burst;        /* token bucket size */
     int draining;
     size_t conns;                /* open connections */
 
     parley_metric *m_connections;     /* gauge */
     parley_metric *m_protocol_errors; /* counter */
     parley_metric *m_events;          /* counter: events from clients */
+    parley_metric *m_rate_limited;    /* counter: events refused by the rate limit */
 };
 
 struct sio_pending;
@@ -76,6 +79,10 @@ struct sio_conn {
     unsigned refs;
     int closed;                  /* the engine's on_close has run */
     int failing;                 /* we asked the engine to close */
+    /* Event rate limit: a token bucket in thousandths of an event. */
+    uint64_t tokens_milli;
+    uint64_t tokens_at_ms;
+    uint32_t refused_in_a_row;
 };
 
 /* ---- socketio.c ---- */
