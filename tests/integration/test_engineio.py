@@ -508,18 +508,6 @@ class EngineIO(unittest.TestCase):
         self.assertEqual(got, ["4b%d" % i for i in range(5000)])
         ws.close()
 
-    def test_cancelled_get_ends_the_session(self):
-        sid = self.c.handshake()
-        s = socket.create_connection(("127.0.0.1", self.server.port))
-        s.sendall(("GET %s?EIO=4&transport=polling&sid=%s HTTP/1.1\r\nHost: t\r\n\r\n"
-                   % (PATH, sid)).encode())
-        time.sleep(0.05)
-        s.close()
-        # The listener notices a vanished peer within 250 ms; the pong
-        # deadline (500 ms) must not be what ends it.
-        time.sleep(0.35)
-        self.assertSessionGone(sid)
-
     def test_slow_polling_consumer_is_closed(self):
         sid = self.c.handshake()
         before = metric(self.metrics(), "parley_eio_slow_consumers_total", 'transport="polling"')
@@ -904,6 +892,29 @@ class EngineIO(unittest.TestCase):
         self.c.http("GET", "EIO=3&transport=polling")
         self.assertEqual(metric(self.metrics(), "parley_eio_protocol_errors_total",
                                 'reason="unsupported_version"'), before + 1)
+
+
+class LongHeartbeat(unittest.TestCase):
+    """pingInterval 20 s: what ends a session here is not the heartbeat."""
+
+    def test_cancelled_get_ends_the_session(self):
+        server = start_server(EIO_PING_INTERVAL="20s", EIO_PING_TIMEOUT="20s")
+        try:
+            c = Client(server.port)
+            sid = c.handshake()
+            s = socket.create_connection(("127.0.0.1", server.port))
+            s.sendall(("GET %s?EIO=4&transport=polling&sid=%s HTTP/1.1\r\nHost: t\r\n\r\n"
+                       % (PATH, sid)).encode())
+            time.sleep(0.05)
+            s.close()
+            # The listener notices the vanished peer within 250 ms.
+            time.sleep(0.6)
+            st, _, body = c.get(sid)
+            self.assertEqual((st, body), (400, ERR[1]))
+            self.assertEqual(server.stop(), 0)
+            server.assert_clean(self)
+        finally:
+            server.close()
 
 
 class Drain(unittest.TestCase):
