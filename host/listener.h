@@ -47,6 +47,10 @@ int parley__listener_port(void);
  * HTTP requests (route on_abort, then 503), close every WebSocket with 1001
  * `reason`. */
 void parley__listener_drain(const char *reason);
+/* During drain: WebSockets whose queued frames or close frame have not all
+ * reached the kernel yet (the shutdown waits a little for them, so that
+ * clients with a backlog still get their close frame). */
+unsigned parley__listener_unflushed(void);
 /* Open connections (HTTP and WebSocket). */
 unsigned parley__listener_connections(void);
 /* Inside the loop: the first lws_context_destroy. Every WebSocket still

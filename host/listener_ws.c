@@ -612,6 +612,17 @@ void parley__ws_on_destroy(struct lws *wsi)
     conn_free(c);
 }
 
+unsigned parley__listener_unflushed(void)
+{
+    unsigned n = 0;
+
+    for (struct parley_conn *c = L.conns; c != NULL; c = c->next)
+        if (c->wsi != NULL && (c->ring_count > 0 || !c->close_sent ||
+                               lws_partial_buffered(c->wsi)))
+            n++;
+    return n;
+}
+
 void parley__ws_drain(const char *reason)
 {
     for (struct parley_conn *c = L.conns; c != NULL; c = c->next)

@@ -44,6 +44,8 @@ static struct {
     int queue_ready;          /* storage queue initialised: drain it */
     int exit_code;
     size_t transports_stopping;
+    parley_timer *flush_timer;   /* shutdown: waiting for WebSocket close frames */
+    uint64_t flush_until;
     parley_metric *reloads_ok;
     parley_metric *reloads_failed;
 } rt;
@@ -151,6 +153,8 @@ static void settle_done(uv_timer_t *timer)
  * lws's handles before uv_run may return. */
 static void finish(void)
 {
+    parley__timer_stop(rt.flush_timer);
+    rt.flush_timer = NULL;
     uv_timer_stop(&rt.deadline);
     uv_close((uv_handle_t *)&rt.deadline, handle_closed);
     uv_close((uv_handle_t *)&rt.sig_int, handle_closed);
@@ -187,10 +191,8 @@ static void transport_stopped(void *arg)
 
 /* Only plugins that started are stopped: after a start-up failure the rest
  * were never running. */
-static void storage_drained(void *arg)
+static void stop_transports(void)
 {
-    (void)arg;
-    parley__debug("in-flight storage writes finished");
     rt.transports_stopping = 1; /* held until every stop has been issued */
     for (size_t i = 0; i < rt.n_transports; i++) {
         if (rt.transports[i]->state != PARLEY__PLUGIN_STARTED)
@@ -199,6 +201,37 @@ static void storage_drained(void *arg)
         parley__plugin_stop(rt.transports[i], transport_stopped, rt.transports[i]);
     }
     transport_stopped(NULL);
+}
+
+/*
+ * Clients with a backlog get their last frames and the close frame only as
+ * fast as they read; stopping at once would cut them off (lws destroys the
+ * connections with the context). So wait until every WebSocket's queue and
+ * close frame reached the kernel, for at most half of the shutdown timeout
+ * (a client that does not read at all is cut off after that).
+ */
+static void flush_check(void *arg)
+{
+    unsigned left = parley__listener_unflushed();
+
+    (void)arg;
+    if (left > 0 && parley__now_ms(NULL) < rt.flush_until)
+        return;
+    if (left > 0)
+        parley__warn("shutdown: %u WebSocket clients did not take their close frame in time", left);
+    parley__timer_stop(rt.flush_timer);
+    rt.flush_timer = NULL;
+    stop_transports();
+}
+
+static void storage_drained(void *arg)
+{
+    (void)arg;
+    parley__debug("in-flight storage writes finished");
+    rt.flush_until = parley__now_ms(NULL) + rt.settings->server.shutdown_timeout_ms / 2;
+    rt.flush_timer = parley__timer_start(NULL, 10, 10, flush_check, NULL);
+    if (rt.flush_timer == NULL)
+        stop_transports();
 }
 
 static void deadline_passed(uv_timer_t *timer)

@@ -104,7 +104,8 @@ class SioClient:
             if text.startswith("4"):
                 return text[1:]
             if text == "1":
-                return None
+                self.eio_close = True   # Engine.IO close; the WebSocket close follows
+                continue
 
     def emit(self, event, payload, ack=False):
         pre = "2"
