@@ -293,6 +293,9 @@ def report(res, started, elapsed, args):
       f"(listener send_queue_max {lim['send_queue_max']}, max_connections {lim['max_connections']}, "
       f"max_message {lim['max_message']}, server.workers {lim['workers']}; SQLite synchronous full). "
       f"Node: bench/reference (Express 4.21.2 + socket.io 4.8.1, messages in memory).")
+    w("The machine is shared with other work (builds, test suites, fuzzers of the same project): "
+      "the last column of the fan-out table is the CPU that neither the server nor the generator used, "
+      "in % of one core (out of 200 %); steps measured beside a busy neighbour are slower and noisier.")
     w(f"Server pinned to core 0, generator (bench/loadgen, wrk) to core 1. {args.rounds} rounds, "
       f"Parley and Node alternating, medians of the rounds; {elapsed / 60:.1f} min in all. "
       f"Data directory: tmpfs for every scenario except persistence (disk, fsync on every commit).")
@@ -414,18 +417,20 @@ def report(res, started, elapsed, args):
         w(f"## Fan-out, {label}, 10 senders (median per step over rounds; ✗ = p99 > 100 ms or loss)")
         w("")
         w("| msg/s | deliveries/s P | p50 ms P | p99 ms P | CPU % P | µs/deliv P | frames/write P "
-          "| deliveries/s N | p50 ms N | p99 ms N | CPU % N | µs/deliv N | generator CPU % (P/N) |")
-        w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| deliveries/s N | p50 ms N | p99 ms N | CPU % N | µs/deliv N | generator CPU % (P/N) "
+          "| neighbours' CPU % (P/N) |")
+        w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for rate in ladder:
             cells = [str(rate)]
             any_ = False
-            gen = []
+            gen, nb = [], []
             for d in (P, N):
                 steps = [step_at(r, rate) for r in d.get(key, [])]
                 steps = [s for s in steps if s]
                 if not steps:
                     cells += ["—"] * (6 if d is P else 5)
                     gen.append("—")
+                    nb.append("—")
                     continue
                 any_ = True
                 bad = sum(1 for s in steps if s["lost"] or s["closed"] or s["p99_us"] > 100000)
@@ -438,8 +443,10 @@ def report(res, started, elapsed, args):
                 if d is P:
                     cells.append(fmt(med([s.get("frames_per_write") for s in steps]), "", 1))
                 gen.append(fmt(med([s["gen_cpu_pct"] for s in steps])))
+                nb.append(fmt(med([s.get("others_cpu_pct") for s in steps])))
             if any_:
                 cells.append(" / ".join(gen))
+                cells.append(" / ".join(nb))
                 w("| " + " | ".join(cells) + " |")
         w("")
 

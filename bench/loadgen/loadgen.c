@@ -66,11 +66,12 @@ static struct {
     int nrates;
     int server_pid;
     int metrics;
+    int quiet_ms;
     const char *room_prefix;
 } opt = {
     .host = "127.0.0.1", .port = 3001, .clients = 1000, .room_size = 0, .senders = 10,
     .concurrency = 256, .window = 4, .step_ms = 3000, .drain_ms = 2000, .duration_ms = 5000,
-    .hold_ms = 2000, .timeout_ms = 60000, .p99_limit_ms = 100, .room_prefix = "bench",
+    .hold_ms = 2000, .timeout_ms = 60000, .quiet_ms = 5000, .p99_limit_ms = 100, .room_prefix = "bench",
 };
 
 static int ep;
@@ -203,6 +204,24 @@ static void server_ws_counters(uint64_t *writes, uint64_t *frames)
         *writes = strtoull(w + sizeof "\nparley_listener_ws_writes_total " - 1, NULL, 10);
     if (f)
         *frames = strtoull(f + sizeof "\nparley_listener_ws_frames_total " - 1, NULL, 10);
+}
+
+/* Busy CPU time of the whole machine (all cores, /proc/stat), in µs: what
+ * neither the server nor the generator used was a neighbour's. */
+static uint64_t machine_busy_us(void)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f)
+        return 0;
+    unsigned long long v[10] = {0};
+    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+                   &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]);
+    fclose(f);
+    if (n < 8)
+        return 0;
+    /* user nice system [idle iowait] irq softirq steal */
+    unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+    return (uint64_t)busy * 1000000ull / (uint64_t)sysconf(_SC_CLK_TCK);
 }
 
 static uint64_t self_cpu_us(void)
@@ -708,6 +727,25 @@ static int mode_idle(void)
     return rc;
 }
 
+/* Wait (at most --quiet-ms) until the rest of the machine has been nearly
+ * idle for 300 ms: on a shared machine a neighbour's build or test run
+ * would otherwise land in the middle of a step. */
+static void quiet_gate(void)
+{
+    uint64_t until = now_ns() + (uint64_t)opt.quiet_ms * 1000000ull;
+    while (now_ns() < until) {
+        uint64_t b0 = machine_busy_us(), s0 = server_cpu_us(), g0 = self_cpu_us(), t0 = now_ns();
+        uint64_t end = t0 + 300000000ull;
+        while (now_ns() < end)
+            poll_once(10);
+        double wall = (double)(now_ns() - t0) / 1e3;
+        double others = (double)(machine_busy_us() - b0) - (double)(server_cpu_us() - s0) -
+                        (double)(self_cpu_us() - g0);
+        if (others < 0.25 * wall)
+            return;
+    }
+}
+
 static int mode_fanout(void)
 {
     uint64_t tc, tj;
@@ -724,16 +762,17 @@ static int mode_fanout(void)
         poll_once(10);
 
     int members = opt.room_size && opt.room_size < opt.clients ? opt.room_size : opt.clients;
-    int rc = 0, retried = 0;
+    int rc = 0, retried = 0, failed_rates = 0;
     for (int s = 0; s < opt.nrates; s++) {
         double rate = opt.rates[s];
+        quiet_gate();
         hist_reset(&lat);
         n_delivered = n_late = 0;
         seq_base = seq_next;
         uint64_t closed0 = n_closed, errors0 = n_errors;
         uint64_t w0, f0, w1, f1;
         server_ws_counters(&w0, &f0);
-        uint64_t cpu0 = server_cpu_us(), self0 = self_cpu_us();
+        uint64_t cpu0 = server_cpu_us(), self0 = self_cpu_us(), busy0 = machine_busy_us();
         uint64_t t0 = now_ns(), t_end = t0 + (uint64_t)opt.step_ms * 1000000ull;
         uint64_t sent = 0;
         t_last_delivery = t0;
@@ -754,6 +793,8 @@ static int mode_fanout(void)
             poll_once(2);
         uint64_t t1 = now_ns();
         uint64_t cpu = server_cpu_us() - cpu0, self = self_cpu_us() - self0;
+        uint64_t busy = machine_busy_us() - busy0;
+        double others = (double)busy - (double)cpu - (double)self;
         server_ws_counters(&w1, &f1);
         if (getenv("LOADGEN_DEBUG"))
             fprintf(stderr, "ws counters: writes %llu..%llu frames %llu..%llu\n", (unsigned long long)w0, (unsigned long long)w1, (unsigned long long)f0, (unsigned long long)f1);
@@ -766,25 +807,34 @@ static int mode_fanout(void)
                "\"expected\":%llu,\"delivered\":%llu,\"lost\":%llu,\"closed\":%llu,\"errors\":%llu,"
                "\"deliveries_per_s\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f,\"max_us\":%.0f,"
                "\"server_cpu_us\":%llu,\"server_cpu_pct\":%.1f,\"server_us_per_delivery\":%.3f,"
-               "\"gen_cpu_pct\":%.1f,\"gen_us_per_delivery\":%.3f,\"frames_per_write\":%.2f}\n",
+               "\"gen_cpu_pct\":%.1f,\"gen_us_per_delivery\":%.3f,\"frames_per_write\":%.2f,\"others_cpu_pct\":%.1f}\n",
                retried, members, opt.senders, rate, (unsigned long long)sent, (unsigned long long)expected,
                (unsigned long long)n_delivered, (unsigned long long)lost, (unsigned long long)closed,
                (unsigned long long)(n_errors - errors0), (double)n_delivered / span, p50, p99,
                (double)lat.max_ns / 1000.0, (unsigned long long)cpu, 100.0 * (double)cpu / 1e6 / wall,
                n_delivered ? (double)cpu / (double)n_delivered : 0.0,
                100.0 * (double)self / 1e6 / wall, n_delivered ? (double)self / (double)n_delivered : 0.0,
-               w1 > w0 ? (double)(f1 - f0) / (double)(w1 - w0) : 0.0);
+               w1 > w0 ? (double)(f1 - f0) / (double)(w1 - w0) : 0.0,
+               others > 0 ? 100.0 * others / 1e6 / wall : 0.0);
         fflush(stdout);
         /* A failed step is run once more (a neighbour on a shared machine can
-         * stall one step); the ladder ends at the second failure in a row. */
+         * stall one step); a rate fails when both attempts did, and the
+         * ladder ends after two failed rates in a row, or a closed client. */
         if (lost || closed || p99 > opt.p99_limit_ms * 1000.0) {
-            if (closed || retried)
+            if (closed)
                 break;
-            retried = 1;
-            s--;
+            if (!retried) {
+                retried = 1;
+                s--;
+                continue;
+            }
+            retried = 0;
+            if (++failed_rates >= 2)
+                break;
             continue;
         }
         retried = 0;
+        failed_rates = 0;
     }
     return rc;
 }
@@ -847,7 +897,8 @@ static void usage(void)
             "  --host H --port P --clients N --room-size M --senders S --concurrency C\n"
             "  --rates R1,R2,... (messages/s) --step-ms T --drain-ms T --p99-limit-ms T\n"
             "  --window W --duration-ms T --hold-ms T --timeout-ms T --server-pid PID --room-prefix S\n"
-            "  --metrics 1 (read Parley's ws write/frame counters from GET /metrics between steps)\n");
+            "  --metrics 1 (read Parley's ws write/frame counters from GET /metrics between steps)\n"
+            "  --quiet-ms T (before each step, wait up to T for the rest of the machine to be idle)\n");
     exit(2);
 }
 
@@ -877,6 +928,7 @@ int main(int argc, char **argv)
         else if (!strcmp(k, "--server-pid")) opt.server_pid = atoi(v);
         else if (!strcmp(k, "--room-prefix")) opt.room_prefix = v;
         else if (!strcmp(k, "--metrics")) opt.metrics = atoi(v);
+        else if (!strcmp(k, "--quiet-ms")) opt.quiet_ms = atoi(v);
         else if (!strcmp(k, "--rates")) {
             char *s = strdup(v), *save = NULL;
             for (char *t = strtok_r(s, ",", &save); t && opt.nrates < 64; t = strtok_r(NULL, ",", &save))
