@@ -5,6 +5,7 @@
  * not joined, a repeated CONNECT, and every decode error close the whole
  * connection; so does no CONNECT within connect_timeout.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -360,6 +361,16 @@ void sio_conn_on_message(struct sio_conn *c, const void *data, size_t len, int b
 
     if (c->closed || c->failing)
         return;
+    /* Before a CONNECT nothing is authenticated: such a client gets no more
+     * than max_connect_bytes per message (bad-inputs.md R01). */
+    if (c->n_ns == 0 && len > c->pl->max_connect_bytes) {
+        char why[96];
+
+        snprintf(why, sizeof why, "a %zu-byte message before CONNECT (max_connect_bytes %zu)",
+                 len, c->pl->max_connect_bytes);
+        sio_conn_fail(c, "limit", why);
+        return;
+    }
     memset(&m, 0, sizeof m);
     if (binary)
         rc = sio_decoder_binary(&c->dec, data, len, &m, &err);

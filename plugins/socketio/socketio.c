@@ -38,6 +38,9 @@ static const parley_config_key keys[] = {
       "the Engine.IO transports offered: polling, websocket" },
     { "send_queue_max", PARLEY_CONFIG_SIZE, 0, "1MiB", 1024, 0,
       "bytes queued per connection; a slower consumer is disconnected" },
+    { "max_connect_bytes", PARLEY_CONFIG_SIZE, 0, "16KiB", 64, 0,
+      "the largest message a connection may send while it is in no namespace (its CONNECT "
+      "and auth); larger closes it" },
     { "event_rate", PARLEY_CONFIG_INT, 0, "50", 0, 1000000,
       "events per second one connection may send (token bucket refill); 0 turns the limit off" },
     { "event_burst", PARLEY_CONFIG_INT, 0, "100", 1, 1000000,
@@ -228,6 +231,7 @@ static int read_config(struct sio_plugin *pl, parley_error *err)
     /* Attachments are part of the message, so maxPayload bounds them too. */
     pl->lim.max_attachment_bytes = pl->eo.max_payload;
     pl->pending_max = pl->eo.send_queue_max;
+    pl->max_connect_bytes = (size_t)api->config_int(cfg, "max_connect_bytes");
     pl->event_rate = (uint32_t)api->config_int(cfg, "event_rate");
     pl->event_burst = (uint32_t)api->config_int(cfg, "event_burst");
     return 0;

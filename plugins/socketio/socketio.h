@@ -42,6 +42,7 @@ struct sio_plugin {
     uint64_t connect_timeout_ms;
     size_t max_namespaces;       /* per connection */
     size_t pending_max;          /* bytes buffered while a namespace connects */
+    size_t max_connect_bytes;    /* a message before any namespace is joined */
     uint32_t event_rate;         /* events/s per connection (token refill); 0: no limit */
     uint32_t event_burst;        /* token bucket size */
     int draining;

@@ -301,24 +301,36 @@ class SlowConsumerLatency(LimitsBase):
 
 
 class PreConnect(LimitsBase):
-    socketio = {"connect_timeout": "500ms"}
+    socketio = {"connect_timeout": "500ms", "max_connect_bytes": "16KiB"}
 
-    def test_before_connect_nothing_is_kept_and_the_session_ends(self):
-        # R01 in small: sessions that never CONNECT and send big messages.
-        # An EVENT before CONNECT closes at once (invalid_state); a session
-        # that only waits is closed by connect_timeout. Nothing is buffered
-        # per session beyond the one message being reassembled.
+    def test_before_connect_a_client_gets_16_kib_and_a_deadline(self):
+        # R01 in small. Before it joined a namespace a client may send one
+        # message of at most max_connect_bytes (its CONNECT with auth); a
+        # larger one closes it (limit), so does anything but a CONNECT
+        # (invalid_state), so does sending nothing (connect_timeout).
         clients = [SioClient(self.srv.port, connect=False) for _ in range(20)]
-        for c in clients[:10]:
-            c.ws.send("42" + json.dumps(["x", "z" * 500000]))
+        for c in clients[:5]:
+            c.ws.send("40" + json.dumps({"token": "z" * 500000}))
+        for c in clients[5:10]:
+            c.ws.send('42["x","y"]')
         for c in clients:
             self.assertIsNone(c.recv(timeout=5))
+        self.assertEqual(self.metric('parley_socketio_protocol_errors_total{reason="limit"}'), 5)
         self.assertEqual(self.metric(
-            'parley_socketio_protocol_errors_total{reason="invalid_state"}'), 10)
+            'parley_socketio_protocol_errors_total{reason="invalid_state"}'), 5)
         self.assertEqual(self.metric(
             'parley_socketio_protocol_errors_total{reason="connect_timeout"}'), 10)
         wait_for(lambda: self.metric('parley_eio_sessions{transport="websocket"}') == 0,
                  timeout=5, what="every session gone")
+        # A CONNECT with a 15 KB auth object is fine, and after it the
+        # connection's messages may be as large as max_http_buffer_size.
+        c = SioClient(self.srv.port, connect=False)
+        c.ws.send("40" + json.dumps({"token": "a" * 15000}))
+        self.assertTrue(c.recv(timeout=5).startswith("0{"))
+        c.join("big-sender", "pre")
+        a = c.emit("send-message", {"content": "b" * 19000}, ack=True)
+        self.assertTrue(c.wait_ack(a)["ok"])
+        c.close()
 
 
 class OneRoomPerSocket(LimitsBase):
