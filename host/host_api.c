@@ -114,4 +114,6 @@ const parley_host_api parley__api = {
     .client_namespace = parley__client_namespace,
     .client_emit_ack = parley__client_emit_ack,
     .client_ack_reply = parley__client_ack_reply,
+
+    .frame_binary = parley__frame_is_binary,
 };

@@ -355,6 +355,11 @@ typedef struct parley_host_api {
      * ack_id). PARLEY_ENOTFOUND when nothing waits for it (unknown, or
      * already timed out): drop the packet. */
     int (*client_ack_reply)(parley_client *client, int64_t ack_id, const parley_event_args *reply);
+
+    /* ---- frames, continued (1.0) ---- */
+
+    /* Non-zero when the frame was allocated as binary (frame_alloc). Any thread. */
+    int (*frame_binary)(const parley_frame *frame);
 } parley_host_api;
 
 #ifdef __cplusplus
