@@ -324,6 +324,64 @@ static void sio_destroy(void *instance)
     plugin_free(pl);
 }
 
+/* The keys SIGHUP may change on a running server: the per-connection
+ * limits, read on every message. Everything else shapes the Engine.IO
+ * server or its routes and needs a restart. */
+static int live_key(const char *name)
+{
+    return strcmp(name, "event_rate") == 0 || strcmp(name, "event_burst") == 0 ||
+           strcmp(name, "max_connect_bytes") == 0;
+}
+
+static int same_value(const parley_host_api *api, const parley_config *a, const parley_config *b,
+                      const parley_config_key *k)
+{
+    switch (k->type) {
+    case PARLEY_CONFIG_STRING: {
+        const char *x = api->config_string(a, k->name), *y = api->config_string(b, k->name);
+
+        return (x == NULL || y == NULL) ? x == y : strcmp(x, y) == 0;
+    }
+    case PARLEY_CONFIG_BOOL:
+        return api->config_bool(a, k->name) == api->config_bool(b, k->name);
+    case PARLEY_CONFIG_STRING_LIST: {
+        size_t n = api->config_list_size(a, k->name);
+
+        if (n != api->config_list_size(b, k->name))
+            return 0;
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(api->config_list_item(a, k->name, i),
+                       api->config_list_item(b, k->name, i)) != 0)
+                return 0;
+        return 1;
+    }
+    default:
+        return api->config_int(a, k->name) == api->config_int(b, k->name);
+    }
+}
+
+static int sio_reconfigure(void *instance, const parley_config *config, parley_error *err)
+{
+    struct sio_plugin *pl = instance;
+    const parley_host_api *api = pl->api;
+
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        if (live_key(keys[i].name) || same_value(api, pl->cfg, config, &keys[i]))
+            continue;
+        return parley_error_set(err, PARLEY_EBUSY,
+                                "%s: %s changed; only event_rate, event_burst and "
+                                "max_connect_bytes apply on reload, restart for the rest",
+                                api->config_location(config, keys[i].name), keys[i].name);
+    }
+    pl->cfg = config;
+    pl->max_connect_bytes = (size_t)api->config_int(config, "max_connect_bytes");
+    pl->event_rate = (uint32_t)api->config_int(config, "event_rate");
+    pl->event_burst = (uint32_t)api->config_int(config, "event_burst");
+    api->log(pl->host, PARLEY_LOG_INFO, "socketio: event_rate %u/s, event_burst %u, "
+             "max_connect_bytes %zu", pl->event_rate, pl->event_burst, pl->max_connect_bytes);
+    return 0;
+}
+
 static const parley_plugin_descriptor descriptor = {
     PARLEY_DESCRIPTOR_HEADER,
     .min_host_minor = 0,
@@ -337,6 +395,7 @@ static const parley_plugin_descriptor descriptor = {
     .stop = sio_stop,
     .destroy = sio_destroy,
     .vtable = &vtable,
+    .reconfigure = sio_reconfigure,
 };
 
 PARLEY_PLUGIN_ENTRY(descriptor)

@@ -314,6 +314,36 @@ class Reload(unittest.TestCase):
         self.assertIn("bogus_section", self.srv.stderr())
         self.everyone_connected("broken")
 
+    def test_reload_changes_the_event_rate_of_connected_clients(self):
+        with open(self.cfg) as f:
+            text = f.read()
+        self.assertIn("      event_rate: 0\n", text)
+        with open(self.cfg, "w") as f:
+            f.write(text.replace("      event_rate: 0\n",
+                                 "      event_rate: 1\n      event_burst: 3\n"))
+        self.reload("configuration reloaded")
+        self.assertIn("socketio: event_rate 1/s, event_burst 3", self.srv.stderr())
+        c = self.clients[0]
+        acks = [c.emit("send-message", {"content": "r%d" % i}, ack=True) for i in range(4)]
+        got = [c.wait_ack(a) for a in acks]
+        self.assertEqual([g["ok"] for g in got[:3]], [True] * 3)
+        self.assertEqual(got[3]["code"], "rate_limited")
+        # A key that shapes the Engine.IO server needs a restart: refused
+        # for the plugin (with the key named), nobody dropped.
+        with open(self.cfg) as f:
+            text = f.read()
+        with open(self.cfg, "w") as f:
+            f.write(text.replace("ping_interval: 25s", "ping_interval: 20s")
+                    .replace("      event_rate: 1\n      event_burst: 3\n",
+                             "      event_rate: 0\n"))
+        self.reload("configuration reloaded")
+        wait_for(lambda: "ping_interval changed" in self.srv.stderr(), what="the refusal")
+        time.sleep(3.2)     # the bucket is full again: the old limit (1/s, 3) still holds
+        acks = [c.emit("send-message", {"content": "s%d" % i}, ack=True) for i in range(4)]
+        got = [c.wait_ack(a) for a in acks]
+        self.assertEqual([g.get("code") for g in got], [None, None, None, "rate_limited"])
+        self.assertEqual(metric(self.srv, "parley_socketio_connections"), len(self.clients))
+
     def test_a_hundred_reloads_with_clients_connected(self):
         for _ in range(10):
             self.reload("configuration reloaded")
