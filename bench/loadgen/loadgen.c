@@ -67,11 +67,12 @@ static struct {
     int server_pid;
     int metrics;
     int quiet_ms;
+    int per_source;
     const char *room_prefix;
 } opt = {
     .host = "127.0.0.1", .port = 3001, .clients = 1000, .room_size = 0, .senders = 10,
     .concurrency = 256, .window = 4, .step_ms = 3000, .drain_ms = 2000, .duration_ms = 5000,
-    .hold_ms = 2000, .timeout_ms = 60000, .quiet_ms = 5000, .p99_limit_ms = 100, .room_prefix = "bench",
+    .hold_ms = 2000, .timeout_ms = 60000, .quiet_ms = 5000, .per_source = 100, .p99_limit_ms = 100, .room_prefix = "bench",
 };
 
 static int ep;
@@ -607,6 +608,17 @@ static void conn_open(int i)
         die("socket (is ulimit -n high enough?)");
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    /* Spread the clients over source addresses of 127.0.0.0/8 (all of it
+     * is loopback on Linux), --per-source each, so a server's per-address
+     * limits (Parley's max_connections_per_ip, connect_rate_per_ip) see as
+     * many clients per address as real users behind one address would. */
+    if (opt.per_source > 0) {
+        uint32_t k = (uint32_t)(i / opt.per_source);
+        struct sockaddr_in src = {.sin_family = AF_INET};
+        src.sin_addr.s_addr = htonl(0x7f000000u | (((k / 250) + 1) << 8) | ((k % 250) + 2));
+        if (bind(c->fd, (struct sockaddr *)&src, sizeof src) < 0)
+            die("bind to a loopback source address");
+    }
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)opt.port)};
     inet_pton(AF_INET, opt.host, &a.sin_addr);
     c->state = ST_CONNECTING;
@@ -898,7 +910,8 @@ static void usage(void)
             "  --rates R1,R2,... (messages/s) --step-ms T --drain-ms T --p99-limit-ms T\n"
             "  --window W --duration-ms T --hold-ms T --timeout-ms T --server-pid PID --room-prefix S\n"
             "  --metrics 1 (read Parley's ws write/frame counters from GET /metrics between steps)\n"
-            "  --quiet-ms T (before each step, wait up to T for the rest of the machine to be idle)\n");
+            "  --quiet-ms T (before each step, wait up to T for the rest of the machine to be idle)\n"
+            "  --per-source N (clients per loopback source address 127.0.x.y; 0: the kernel's choice)\n");
     exit(2);
 }
 
@@ -929,6 +942,7 @@ int main(int argc, char **argv)
         else if (!strcmp(k, "--room-prefix")) opt.room_prefix = v;
         else if (!strcmp(k, "--metrics")) opt.metrics = atoi(v);
         else if (!strcmp(k, "--quiet-ms")) opt.quiet_ms = atoi(v);
+        else if (!strcmp(k, "--per-source")) opt.per_source = atoi(v);
         else if (!strcmp(k, "--rates")) {
             char *s = strdup(v), *save = NULL;
             for (char *t = strtok_r(s, ",", &save); t && opt.nrates < 64; t = strtok_r(NULL, ",", &save))
