@@ -178,6 +178,35 @@ class PerAddressRate(LimitsBase):
             'parley_listener_refused_total{reason="connect_rate_per_ip"}'), 4)
 
 
+class Flood(LimitsBase):
+    """R08 at the shipped defaults: 300 connections from one address at once."""
+
+    def test_300_connections_from_one_address(self):
+        import select
+        port = self.srv.port
+        time.sleep(0.2)
+        socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(300)]
+        try:
+            refused, deadline = set(), time.monotonic() + 3
+            while time.monotonic() < deadline:
+                ready, _, _ = select.select([s for s in socks if s not in refused], [], [], 0.2)
+                for s in ready:
+                    data = s.recv(4096)
+                    self.assertTrue(data.startswith(b"HTTP/1.1 503 "), data[:100])
+                    self.assertIn(b"too_many_connections_per_ip", data)
+                    refused.add(s)
+            self.assertEqual(len(refused), 300 - 256)
+            # Another address is served meanwhile.
+            self.assertEqual(raw_http(port, source="127.0.0.2")[0], 200)
+        finally:
+            for s in socks:
+                s.close()
+        wait_for(lambda: raw_http(port)[0] == 200, timeout=5, what="127.0.0.1 served again")
+        # 44, plus any probe above that came before the server saw the closes.
+        self.assertGreaterEqual(self.metric(
+            'parley_listener_refused_total{reason="max_connections_per_ip"}'), 44)
+
+
 ROOM_BIG, ROOM_SMALL = "mem-big", "mem-small"
 BIG = "x" * 16000
 
