@@ -125,8 +125,12 @@ def run_entry(e, target, tmpdir):
     ms = (time.monotonic() - t0) * 1000
     rss_peak = h.rss_kib(target.srv.pid) if target.srv.proc.poll() is None else 0
     # Invariants (0.3).
+    if target.srv.proc.poll() is None:
+        time.sleep(0.05)
     if target.srv.proc.poll() is not None:
-        problems.append("server died (exit %s)" % target.srv.proc.returncode)
+        new = target.new_stderr()
+        problems.append("server died (exit %s): %s" % (target.srv.proc.returncode,
+                                                       new[-1500:]))
         return problems, observed, ms, 0, 0
     try:
         target.canary()
@@ -136,7 +140,11 @@ def run_entry(e, target, tmpdir):
         target.broadcast_check()
     except Exception as ex:          # noqa: BLE001
         problems.append("observer: %s" % ex)
-    after = h.metrics(target.port)
+    try:
+        after = h.metrics(target.port)
+    except OSError as ex:
+        problems.append("GET /metrics failed: %r" % ex)
+        after = before
     if e.metric and not moved(before, after, e.metric):
         problems.append("metric %s did not move" % (e.metric,))
     new = target.new_stderr()
@@ -198,6 +206,8 @@ def main(argv):
             observed = (observed + "; " if observed != "as expected" else "") + "; ".join(problems)
         else:
             outcome = "DEVIATION" if e.deviation else "PASS"
+        if e.note:
+            observed += " [note: %s]" % e.note
         results.append((e, outcome, observed, ms, grow))
         print("%-4s %-9s %6.0f ms %+6d KiB  %s" % (e.id, outcome, ms, grow, md(observed)[:160]))
         sys.stdout.flush()

@@ -18,10 +18,11 @@ SIO_CLOSE = (1000, 1002)
 
 class Entry:
     def __init__(self, id, summary, expected, fn=None, metric="any", target="main",
-                 skip=None, bug=None, deviation=None, max_ms=None, rss_kib=16384, settle=0.0):
+                 skip=None, bug=None, deviation=None, max_ms=None, rss_kib=16384, settle=0.0, note=None):
         self.id, self.summary, self.expected, self.fn = id, summary, expected, fn
         self.metric, self.target, self.skip, self.bug = metric, target, skip, bug
         self.deviation, self.max_ms, self.rss_kib, self.settle = deviation, max_ms, rss_kib, settle
+        self.note = note
 
 
 def entry(id, summary, expected, **kw):
