@@ -95,6 +95,7 @@ struct parley_conn {
     unsigned close_sent : 1;    /* our close frame is written; waiting for the peer's */
     unsigned opened : 1;        /* on_open ran */
     unsigned closed : 1;        /* on_close ran */
+    unsigned delivering : 1;    /* rx is being handed to on_message: do not free it */
     char remote[64];
     struct parley_conn *prev, *next;
 };

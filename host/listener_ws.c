@@ -218,6 +218,26 @@ static void account(struct parley_conn *c, size_t add, size_t sub)
     parley__metric_set(L.m.client_memory, (double)L.queued_total);
 }
 
+/* The receive buffer counts too: a client that announces a big message and
+ * sends it slowly holds that much of our memory. */
+static void rx_set(struct parley_conn *c, unsigned char *rx, size_t cap)
+{
+    L.queued_total = L.queued_total - c->rx_cap + cap;
+    parley__metric_set(L.m.client_memory, (double)L.queued_total);
+    c->rx = rx;
+    c->rx_cap = cap;
+}
+
+static void rx_free(struct parley_conn *c)
+{
+    free(c->rx);
+    rx_set(c, NULL, 0);
+    c->rx_len = 0;
+    c->rx_active = 0;
+}
+
+static int shed(struct parley_conn *self);
+
 static void queue_drop(struct parley_conn *c)
 {
     while (c->ring_count > 0) {
@@ -233,7 +253,7 @@ static void conn_free(struct parley_conn *c)
 {
     queue_drop(c);
     free(c->ring);
-    free(c->rx);
+    rx_free(c);
     free(c);
 }
 
@@ -344,8 +364,12 @@ int parley__ws_on_receive(struct lws *wsi, struct parley__pss *pss, const void *
         b = realloc(c->rx, cap);
         if (b == NULL)
             return close_now(wsi, c, 1011, "out of memory");
-        c->rx = b;
-        c->rx_cap = cap;
+        rx_set(c, b, cap);
+        if (L.queued_total > L.opts.client_memory_max) {
+            (void)shed(c);
+            if (c->closing)
+                return 0;       /* it was the biggest: its buffer is gone, it is closing */
+        }
     }
     memcpy(c->rx + c->rx_len, in, len);
     c->rx_len = total;
@@ -353,13 +377,14 @@ int parley__ws_on_receive(struct lws *wsi, struct parley__pss *pss, const void *
         return 0;
     c->rx_active = 0;
     {
-        int rc = deliver(wsi, c, c->rx, c->rx_len);
+        int rc;
 
-        if (pss->conn == c && c->rx_cap > RX_KEEP) {
-            free(c->rx);
-            c->rx = NULL;
-            c->rx_cap = 0;
-        }
+        c->delivering = 1;
+        rc = deliver(wsi, c, c->rx, c->rx_len);
+        if (pss->conn == c)
+            c->delivering = 0;
+        if (pss->conn == c && c->rx_cap > RX_KEEP)
+            rx_free(c);
         c->rx_len = 0;
         return rc;
     }
@@ -484,16 +509,19 @@ static int shed(struct parley_conn *self)
         char peer[64] = "";
 
         for (struct parley_conn *c = L.conns; c != NULL; c = c->next)
-            if (!c->closing && c->queued > 0 && (big == NULL || c->queued > big->queued))
+            if (!c->closing && c->queued + c->rx_cap > 0 &&
+                (big == NULL || c->queued + c->rx_cap > big->queued + big->rx_cap))
                 big = c;
         if (big == NULL)
             break;
         PARLEY__COUNT(ws_shed);
-        L_WARN("websocket %s from %s: %zu bytes queued, the biggest while all clients hold "
-               "%zu over listener.client_memory_max %zu; closing 1008",
+        L_WARN("websocket %s from %s: %zu bytes queued and %zu receiving, the most while all "
+               "clients hold %zu over listener.client_memory_max %zu; closing 1008",
                big->ep.prefix, parley__peer(big->wsi, peer, sizeof peer), big->queued,
-               L.queued_total, L.opts.client_memory_max);
+               big->rx_cap, L.queued_total, L.opts.client_memory_max);
         queue_drop(big);
+        if (!big->delivering)
+            rx_free(big);
         start_close(big, 1008, "memory pressure", 2);
         if (big == self)
             rc = PARLEY_ELIMIT;

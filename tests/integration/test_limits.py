@@ -259,6 +259,42 @@ class ClientMemory(LimitsBase):
         print("shed after %d messages of %d bytes" % (n, len(BIG)))
 
 
+class ReceiveMemory(LimitsBase):
+    # R01 / R13: messages announced big and sent slowly hold receive buffers
+    # (before any CONNECT); they count against client_memory_max too.
+    listener = {"client_memory_max": "4MiB", "max_message": "2MiB"}
+    socketio = {"max_http_buffer_size": "2000000"}
+
+    @staticmethod
+    def start_frame(ws, length, part):
+        """A masked text frame announcing `length` bytes, of which `part` are sent."""
+        import struct
+        key = b"\x01\x02\x03\x04"
+        head = b"\x81" + bytes([0x80 | 127]) + struct.pack("!Q", length) + key
+        body = bytes(b ^ key[i % 4] for i, b in enumerate(b"4" + b"a" * (part - 1)))
+        ws.sock.sendall(head + body)
+
+    def test_receive_buffers_count_and_the_biggest_is_shed(self):
+        clients = [SioClient(self.srv.port, connect=False) for _ in range(3)]
+        for c in clients[:2]:
+            self.start_frame(c.ws, 1500000, 1000)
+        # Each buffer is the announced size rounded up, at most the endpoint's
+        # cap (socketio: max_http_buffer_size): 2 x 2000000 < 4 MiB.
+        wait_for(lambda: self.metric("parley_listener_client_memory_bytes") == 4000000,
+                 timeout=5, what="two 2 MB receive buffers")
+        self.assertEqual(self.metric("parley_listener_memory_shed_total"), 0)
+        self.start_frame(clients[2].ws, 1500000, 1000)
+        wait_for(lambda: self.metric("parley_listener_memory_shed_total") == 1, timeout=5,
+                 what="one connection shed")
+        self.assertIsNone(clients[2].recv(timeout=5))
+        self.assertEqual(clients[2].close_frame, b"\x03\xf0memory pressure")
+        self.assertEqual(self.metric("parley_listener_client_memory_bytes"), 4000000)
+        for c in clients[:2]:
+            c.ws.sock.close()
+        wait_for(lambda: self.metric("parley_listener_client_memory_bytes") == 0, timeout=5,
+                 what="every receive buffer freed")
+
+
 def pct(values, p):
     v = sorted(values)
     return v[min(len(v) - 1, int(len(v) * p / 100))]
