@@ -121,6 +121,57 @@ class EventRate(LimitsBase):
         d.close()
 
 
+class EventFlood(LimitsBase):
+    """R09 at the shipped defaults (50/s, burst 100), over WebSocket and polling."""
+
+    def test_a_flood_of_events_ends_in_a_disconnect(self):
+        c = SioClient(self.srv.port)
+        c.join("flooder", "flood")
+        for i in range(400):
+            try:
+                c.emit("typing", {"isTyping": i % 2 == 0})
+            except (websocket.WebSocketException, OSError):
+                break
+        got = []
+        while True:
+            p = c.recv(timeout=5)
+            if p is None:
+                break
+            got.append(p)
+        self.assertIn("1", got)
+        errors = [p for p in got if p.startswith('2["error"')]
+        self.assertGreaterEqual(len(errors), 99)
+        self.assertGreaterEqual(self.metric("parley_socketio_events_rate_limited_total"), 100)
+        self.assertEqual(self.metric(
+            'parley_socketio_protocol_errors_total{reason="rate_limited"}'), 1)
+
+    def test_polling_clients_have_the_same_bucket(self):
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=10)
+        conn.request("GET", "/socket.io/?EIO=4&transport=polling")
+        sid = json.loads(conn.getresponse().read()[1:])["sid"]
+        q = "/socket.io/?EIO=4&transport=polling&sid=" + sid
+        # One POST: CONNECT, a join, then 104 acked events: the join and 99
+        # go through, 5 are refused with an error ack.
+        packets = ["40", '42["join-chat",{"username":"poller","room":"flood"}]']
+        packets += ['42%d["typing",{"isTyping":true}]' % (i + 1) for i in range(104)]
+        conn.request("POST", q, body="\x1e".join(packets).encode(),
+                     headers={"Content-Type": "text/plain;charset=UTF-8"})
+        self.assertEqual(conn.getresponse().read(), b"ok")
+        acks = []
+        deadline = time.monotonic() + 10
+        while len(acks) < 5 and time.monotonic() < deadline:
+            conn.request("GET", q)
+            for p in conn.getresponse().read().decode().split("\x1e"):
+                if p.startswith("43"):
+                    acks.append(p)
+        conn.close()
+        self.assertEqual(len(acks), 5, acks)
+        for p in acks:
+            self.assertTrue(p.endswith('[{"ok":false,"error":"too many requests",'
+                                       '"code":"rate_limited"}]'), p)
+
+
 class PerAddressCount(LimitsBase):
     listener = {"max_connections_per_ip": "4"}
 
