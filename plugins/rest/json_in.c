@@ -3,7 +3,9 @@
  * every byte <= 0x20 as whitespace, and it silently cuts strings at a
  * decoded \u0000; so a linear pre-scan refuses what cJSON would get wrong
  * (too deep, raw control bytes, NUL escapes) before cJSON runs, and the
- * parse end is checked so nothing may follow the value.
+ * parse end is checked so nothing may follow the value. The pre-scan also
+ * caps the number of values (as the Socket.IO decoder does): cJSON makes a
+ * node per value, so a 1 MiB body of `0,0,...` would cost ~500000 nodes.
  */
 #include <stdio.h>
 #include <string.h>
@@ -11,6 +13,9 @@
 #include <cJSON.h>
 
 #include "rest.h"
+
+/* Values (array elements and object members) one body may hold. */
+#define REST_JSON_MAX_VALUES 10000
 
 static int json_ws(unsigned char c)
 {
@@ -38,7 +43,7 @@ static int prescan(const char *s, size_t len, int max_depth, const char **code, 
                    size_t why_size)
 {
     int depth = 0, in_string = 0, expect_key = 0, string_is_key = 0;
-    size_t i, key_start = 0;
+    size_t i, key_start = 0, values = 0;
     char key[40] = "";
 
     for (i = 0; i < len; i++) {
@@ -104,6 +109,13 @@ static int prescan(const char *s, size_t len, int max_depth, const char **code, 
             depth--;
             break;
         case ',':
+            if (++values >= REST_JSON_MAX_VALUES) {
+                *code = "invalid_json";
+                snprintf(why, why_size,
+                         "invalid JSON: more than %d values at byte %zu", REST_JSON_MAX_VALUES,
+                         i);
+                return -1;
+            }
             expect_key = depth == 1;
             break;
         default:
