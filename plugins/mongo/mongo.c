@@ -30,6 +30,8 @@
 
 #include <parley/parley.h>
 
+#include "fifo.h"
+
 #include "mongo_db.h"
 
 #define MG_NAME "mongo"
@@ -127,8 +129,7 @@ struct mg_plugin {
     parley_error open_err;
     int index_warned;
 
-    mg_insert *pending;
-    size_t pending_cap, pending_head, pending_len;
+    struct plugin_fifo pending;
 
     int writing;
     mg_insert *batch;
@@ -278,9 +279,8 @@ static int mg_start(void *instance, parley_error *err)
         return rc;
     p->batch = calloc(p->batch_max, sizeof *p->batch);
     p->items = calloc(p->batch_max, sizeof *p->items);
-    p->pending_cap = 64;
-    p->pending = calloc(p->pending_cap, sizeof *p->pending);
-    if (p->batch == NULL || p->items == NULL || p->pending == NULL)
+    plugin_fifo_init(&p->pending, sizeof(mg_insert), 64);
+    if (p->batch == NULL || p->items == NULL || p->pending.buf == NULL)
         return parley_error_set(err, PARLEY_ENOMEM, "mongo: out of memory");
     register_metrics(p);
     p->state = MG_RUNNING;
@@ -324,7 +324,7 @@ static void maybe_stopped(mg_plugin *p)
 {
     if (p->state != MG_STOPPING)
         return;
-    if (p->pending_len > 0 || p->writing || p->reads_running > 0 || p->reads_head != NULL ||
+    if (p->pending.len > 0 || p->writing || p->reads_running > 0 || p->reads_head != NULL ||
         p->probing)
         return;
     p->state = MG_CLOSING;
@@ -372,41 +372,12 @@ static void mg_destroy(void *instance)
         mg_log_detach(p->host);
     free(p->batch);
     free(p->items);
-    free(p->pending);
+    plugin_fifo_free(&p->pending);
     free(p->waiters);
     free(p);
 }
 
 /* ---- inserts ---- */
-
-static int pending_push(mg_plugin *p, const mg_insert *ins)
-{
-    if (p->pending_len == p->pending_cap) {
-        size_t cap = p->pending_cap * 2, i;
-        mg_insert *grown = malloc(cap * sizeof *grown);
-
-        if (grown == NULL)
-            return PARLEY_ENOMEM;
-        for (i = 0; i < p->pending_len; i++)
-            grown[i] = p->pending[(p->pending_head + i) % p->pending_cap];
-        free(p->pending);
-        p->pending = grown;
-        p->pending_cap = cap;
-        p->pending_head = 0;
-    }
-    p->pending[(p->pending_head + p->pending_len) % p->pending_cap] = *ins;
-    p->pending_len++;
-    return PARLEY_OK;
-}
-
-static mg_insert pending_pop(mg_plugin *p)
-{
-    mg_insert ins = p->pending[p->pending_head];
-
-    p->pending_head = (p->pending_head + 1) % p->pending_cap;
-    p->pending_len--;
-    return ins;
-}
 
 static double elapsed_s(const struct timespec *t0)
 {
@@ -508,9 +479,10 @@ static void complete_batch(mg_plugin *p, int cancelled)
     if (!cancelled && (unavailable || p->open_status != PARLEY_OK)) {
         parley_error e = p->batch_err;
 
-        while (p->pending_len > 0) {
-            mg_insert ins = pending_pop(p);
+        while (p->pending.len > 0) {
+            mg_insert ins;
 
+            plugin_fifo_pop(&p->pending, &ins);
             e.code = p->batch_status != PARLEY_OK ? p->batch_status : PARLEY_EUNAVAIL;
             complete_one(p, &ins, e.code, &e, &ok, &exists, &failed);
         }
@@ -559,13 +531,13 @@ static void write_kick(mg_plugin *p)
 {
     int rc;
 
-    while (!p->writing && (p->pending_len > 0 || p->need_open)) {
+    while (!p->writing && (p->pending.len > 0 || p->need_open)) {
         size_t n = 0;
 
         p->need_open = 0;
 
-        while (n < p->batch_max && p->pending_len > 0) {
-            p->batch[n] = pending_pop(p);
+        while (n < p->batch_max && p->pending.len > 0) {
+            plugin_fifo_pop(&p->pending, &p->batch[n]);
             p->items[n].msg = p->batch[n].msg;
             p->items[n].status = PARLEY_EINTERNAL;
             p->items[n].unavailable = 0;
@@ -575,7 +547,7 @@ static void write_kick(mg_plugin *p)
         p->batch_status = PARLEY_OK;
         p->writing = 1;
         if (p->m_queue != NULL)
-            p->api->metric_set(p->m_queue, (double)p->pending_len);
+            p->api->metric_set(p->m_queue, (double)p->pending.len);
         rc = p->api->work(p->host, write_work, write_done, p);
         if (rc == 0)
             return;
@@ -601,15 +573,15 @@ static void mg_insert_msg(void *instance, const parley_message *msg, parley_inse
         done(cb_arg, st, &e);
         return;
     }
-    if (p->pending_len >= p->queue_max) {
+    if (p->pending.len >= p->queue_max) {
         parley_error_set(&e, PARLEY_EUNAVAIL,
                          "mongo: insert of %s refused: %zu inserts are already waiting for %s "
-                         "(queue_max)", msg->id, p->pending_len, p->db.hosts);
+                         "(queue_max)", msg->id, p->pending.len, p->db.hosts);
         metric_add(p, p->m_failed, 1);
         done(cb_arg, PARLEY_EUNAVAIL, &e);
         return;
     }
-    if (pending_push(p, &ins) != PARLEY_OK) {
+    if (plugin_fifo_push(&p->pending, &ins) != PARLEY_OK) {
         parley_error_set(&e, PARLEY_ENOMEM, "mongo: out of memory queueing insert of %s", msg->id);
         done(cb_arg, PARLEY_ENOMEM, &e);
         return;

@@ -31,6 +31,8 @@
 
 #include <parley/parley.h>
 
+#include "fifo.h"
+
 #include "sqlite_db.h"
 
 #define SQ_NAME "sqlite"
@@ -113,8 +115,7 @@ struct sq_plugin {
     size_t n_free;
 
     /* inserts waiting for the next write job: a ring, grown as needed */
-    sq_insert *pending;
-    size_t pending_cap, pending_head, pending_len;
+    struct plugin_fifo pending;
 
     /* the one write job */
     int writing;
@@ -256,10 +257,9 @@ static int sq_start(void *instance, parley_error *err)
     p->free_readers = calloc(p->n_readers, sizeof *p->free_readers);
     p->batch = calloc(p->batch_max, sizeof *p->batch);
     p->items = calloc(p->batch_max, sizeof *p->items);
-    p->pending_cap = 64;
-    p->pending = calloc(p->pending_cap, sizeof *p->pending);
+    plugin_fifo_init(&p->pending, sizeof(sq_insert), 64);
     if (p->readers == NULL || p->free_readers == NULL || p->batch == NULL || p->items == NULL ||
-        p->pending == NULL)
+        p->pending.buf == NULL)
         return parley_error_set(err, PARLEY_ENOMEM, "sqlite: out of memory");
 
     rc = sq_writer_open(&p->writer, &p->opt, err);
@@ -310,7 +310,7 @@ static void maybe_stopped(sq_plugin *p)
 {
     if (p->state != SQ_STOPPING)
         return;
-    if (p->pending_len > 0 || p->writing || p->reads_running > 0 ||
+    if (p->pending.len > 0 || p->writing || p->reads_running > 0 ||
         p->reads_head != NULL)
         return;
     p->state = SQ_CLOSING;
@@ -358,41 +358,12 @@ static void sq_destroy(void *instance)
     free(p->free_readers);
     free(p->batch);
     free(p->items);
-    free(p->pending);
+    plugin_fifo_free(&p->pending);
     free(p->path);
     free(p);
 }
 
 /* ---- inserts ---- */
-
-static int pending_push(sq_plugin *p, const sq_insert *ins)
-{
-    if (p->pending_len == p->pending_cap) {
-        size_t cap = p->pending_cap * 2, i;
-        sq_insert *grown = malloc(cap * sizeof *grown);
-
-        if (grown == NULL)
-            return PARLEY_ENOMEM;
-        for (i = 0; i < p->pending_len; i++)
-            grown[i] = p->pending[(p->pending_head + i) % p->pending_cap];
-        free(p->pending);
-        p->pending = grown;
-        p->pending_cap = cap;
-        p->pending_head = 0;
-    }
-    p->pending[(p->pending_head + p->pending_len) % p->pending_cap] = *ins;
-    p->pending_len++;
-    return PARLEY_OK;
-}
-
-static sq_insert pending_pop(sq_plugin *p)
-{
-    sq_insert ins = p->pending[p->pending_head];
-
-    p->pending_head = (p->pending_head + 1) % p->pending_cap;
-    p->pending_len--;
-    return ins;
-}
 
 static double elapsed_s(const struct timespec *t0)
 {
@@ -470,11 +441,11 @@ static void write_kick(sq_plugin *p)
 {
     int rc;
 
-    while (!p->writing && p->pending_len > 0) {
+    while (!p->writing && p->pending.len > 0) {
         size_t n = 0;
 
-        while (n < p->batch_max && p->pending_len > 0) {
-            p->batch[n] = pending_pop(p);
+        while (n < p->batch_max && p->pending.len > 0) {
+            plugin_fifo_pop(&p->pending, &p->batch[n]);
             p->items[n].msg = p->batch[n].msg;
             p->items[n].status = PARLEY_EINTERNAL;
             n++;
@@ -483,7 +454,7 @@ static void write_kick(sq_plugin *p)
         p->batch_status = PARLEY_OK;
         p->writing = 1;
         if (p->m_queue != NULL)
-            p->api->metric_set(p->m_queue, (double)p->pending_len);
+            p->api->metric_set(p->m_queue, (double)p->pending.len);
         rc = p->api->work(p->host, write_work, write_done, p);
         if (rc == 0)
             return;
@@ -509,17 +480,17 @@ static void sq_insert_msg(void *instance, const parley_message *msg, parley_inse
         done(cb_arg, st, &e);
         return;
     }
-    if (p->pending_len >= p->queue_max) {
+    if (p->pending.len >= p->queue_max) {
         /* The disk is not keeping up at all: say so now rather than hold
          * the message until the host's deadline. */
         parley_error_set(&e, PARLEY_EUNAVAIL,
                          "sqlite: insert of %s refused: %zu inserts are already waiting for %s "
-                         "(queue_max)", msg->id, p->pending_len, p->path);
+                         "(queue_max)", msg->id, p->pending.len, p->path);
         metric_add(p, p->m_failed, 1);
         done(cb_arg, PARLEY_EUNAVAIL, &e);
         return;
     }
-    if (pending_push(p, &ins) != PARLEY_OK) {
+    if (plugin_fifo_push(&p->pending, &ins) != PARLEY_OK) {
         parley_error_set(&e, PARLEY_ENOMEM, "sqlite: out of memory queueing insert of %s", msg->id);
         done(cb_arg, PARLEY_ENOMEM, &e);
         return;
