@@ -72,13 +72,16 @@ def config_file(tmpdir):
 TARGET_ENV = {
     # Short timers so the timeout-driven entries stay short.
     "main": {"PARLEY_SIO_PING_INTERVAL": "1s", "PARLEY_SIO_PING_TIMEOUT": "1s",
-             "PARLEY_SIO_CONNECT_TIMEOUT": "1s", "PARLEY_LOG_LEVEL": "info"},
+             "PARLEY_SIO_CONNECT_TIMEOUT": "1s",
+             "PARLEY_LOG_LEVEL": os.environ.get("HOSTILE_LOG_LEVEL", "info")},
     # Memory-sensitive entries: ASan's quarantine would hold freed buffers
     # and make RSS meaningless (as tests/integration/test_lifecycle.py).
     "mem": {"PARLEY_SIO_PING_INTERVAL": "1s", "PARLEY_SIO_PING_TIMEOUT": "1s",
             "PARLEY_SIO_CONNECT_TIMEOUT": "1s", "PARLEY_LOG_LEVEL": "info",
             "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=1:halt_on_error=1:"
-                            "quarantine_size_mb=0:max_free_fill_size=0"},
+                            "quarantine_size_mb=0:max_free_fill_size=0",
+            # Small queues so the slow-consumer entries (R06, R07) trip fast.
+            "PARLEY_SEND_QUEUE_MAX": "1MiB", "PARLEY_SIO_SEND_QUEUE_MAX": "512KiB"},
 }
 
 
@@ -213,6 +216,10 @@ def main(argv):
         sys.stdout.flush()
     for name, t in targets.items():
         code, text = t.close()
+        if os.environ.get("HOSTILE_KEEP_LOG"):
+            with open(os.path.join(os.environ.get("PARLEY_BUILD_DIR", "."),
+                                   "hostile-%s.stderr" % name), "w") as f:
+                f.write(text)
         for marker in h.SANITIZER_MARKERS:
             if marker in text:
                 failed_close.append("%s: sanitizer report at exit: %s"

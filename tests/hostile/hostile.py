@@ -265,7 +265,9 @@ class RawWS:
     def send(self, data):
         return send_quietly(self.sock, data)
 
-    def _need(self, n, deadline):
+    def _fill(self, n, deadline):
+        """Make the buffer hold at least n bytes (nothing is consumed, so a
+        timeout in the middle of a frame loses nothing)."""
         while len(self.buf) < n:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -281,21 +283,24 @@ class RawWS:
                 self.closed = True
                 raise Closed()
             self.buf += chunk
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
 
     def recv_frame(self, timeout=3.0):
         """(opcode, payload) of the next server frame; Closed on EOF."""
         deadline = time.monotonic() + timeout
-        b0, b1 = self._need(2, deadline)
-        n = b1 & 0x7F
+        self._fill(2, deadline)
+        b0, b1 = self.buf[0], self.buf[1]
+        n, off = b1 & 0x7F, 2
         if n == 126:
-            n = struct.unpack("!H", self._need(2, deadline))[0]
+            self._fill(4, deadline)
+            n, off = struct.unpack("!H", self.buf[2:4])[0], 4
         elif n == 127:
-            n = struct.unpack("!Q", self._need(8, deadline))[0]
+            self._fill(10, deadline)
+            n, off = struct.unpack("!Q", self.buf[2:10])[0], 10
         if b1 & 0x80:
-            self._need(4, deadline)
-        return b0 & 0x0F, self._need(n, deadline) if n else b""
+            off += 4
+        self._fill(off + n, deadline)
+        data, self.buf = self.buf[off:off + n], self.buf[off + n:]
+        return b0 & 0x0F, data
 
     def recv(self, timeout=3.0):
         """The next data message (pings "2" answered); Closed on a close
@@ -306,7 +311,10 @@ class RawWS:
             if op == 0x8:
                 self.close_code = struct.unpack("!H", data[:2])[0] if len(data) >= 2 else None
                 raise Closed()
-            if op in (0x9, 0xA):
+            if op == 0x9:                   # the listener's idle check: pong it
+                self.send(frame(0xA, data))
+                continue
+            if op == 0xA:
                 continue
             if op == 0x1 and data == b"2":
                 self.send(text("3"))
@@ -346,6 +354,8 @@ class RawWS:
                 self.send(frame(0x8, data[:2]))
             elif op == 0x1 and data == b"2":
                 self.send(text("3"))
+            elif op == 0x9:
+                self.send(frame(0xA, data))
 
     def sio_connect(self, nsp="/"):
         self.send(text("40" if nsp == "/" else "40%s," % nsp))
@@ -450,7 +460,7 @@ class Observer(threading.Thread):
             except TimeoutError:
                 continue
             except Exception as e:          # noqa: BLE001 - record any end
-                self.dead = repr(e)
+                self.dead = "%r (close code %s)" % (e, self.ws.close_code)
                 return
             self.events.put(m)
 
@@ -508,6 +518,8 @@ class Target:
         self.port = self.srv.port
         self.observer = Observer(self.port)
         self.observer.start()
+        print("[%s] parley pid %d on port %d; observer session %s"
+              % (name, self.srv.pid, self.port, self.observer.ws.open["sid"]))
         self.posts = 0
         self.stderr_seen = 0
 
