@@ -69,6 +69,13 @@ static void check_roundtrip(const sio_packet *p, const sio_limits *lim)
     FUZZ_CHECK(written == need, "sio_encode wrote %zu bytes, sio_encoded_size said %zu", written,
                need);
     rc = sio_decode(buf, written, lim, &q, &err);
+    if (rc == PARLEY_ETOOBIG && p->event != NULL && p->event_len > lim->max_event_name_len &&
+        !fuzz_strict()) {
+        /* The known finding of check_message, through the printed tree. */
+        free(buf);
+        cJSON_free(printed);
+        return;
+    }
     FUZZ_CHECK(rc == 0, "re-encoded packet \"%.*s\" does not decode: %d %s", (int)written, buf,
                rc, err.message);
     FUZZ_CHECK(q.type == p->type && q.has_ack == p->has_ack &&
