@@ -271,6 +271,19 @@ def write_report(results, total_s, failed_close):
             outcome = "deviation: " + e.deviation
         lines.append("| %s | %s | %s | %s | %s |" % (e.id, md(e.summary), md(e.expected),
                                                     md(obs), md(outcome)))
+    bugs = [r for r in results if r[1] == "KNOWN BUG"]
+    if bugs:
+        lines += ["", "## Known bugs", "",
+                  "Each is skipped (`KNOWN BUG`) until fixed; remove the `bug=` of the entry "
+                  "to run it again.", ""]
+        for e, _, _, _, _ in bugs:
+            lines.append("- **%s** input: %s. Expected: %s. Observed: %s" % (
+                e.id, e.summary, e.expected, e.bug))
+    notes = [r for r in results if r[0].note]
+    if notes:
+        lines += ["", "## Notes", ""]
+        for e, _, _, _, _ in notes:
+            lines.append("- %s: %s" % (e.id, e.note))
     if failed_close:
         lines += ["", "At exit:", ""] + ["- " + md(f) for f in failed_close]
     with open(path, "w") as f:
