@@ -464,7 +464,7 @@ class Observer(threading.Thread):
                 return
             self.events.put(m)
 
-    def expect(self, content, timeout=1.0):
+    def expect(self, content, timeout=3.0):
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
