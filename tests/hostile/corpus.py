@@ -20,6 +20,7 @@ Writes a Markdown report to $PARLEY_BUILD_DIR/hostile-report.md (or the
 file named by HOSTILE_REPORT); exits 1 when an entry fails.
 """
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -169,7 +170,9 @@ def run_entry(e, target, tmpdir):
 
 
 def md(s):
-    return str(s).replace("|", "\\|").replace("\n", " ")[:300]
+    import re
+    s = re.sub(r"/tmp/parley-[A-Za-z0-9_-]+", "<tmp>", str(s))
+    return s.replace("|", "\\|").replace("\n", " ")[:300]
 
 
 def main(argv):
@@ -189,31 +192,40 @@ def main(argv):
             t = targets[name] = h.Target(name, TARGET_ENV[name])
         return t
 
-    for e in entries:
-        if e.skip:
-            results.append((e, "SKIP", e.skip, 0, 0))
-            print("%-4s SKIP      %s" % (e.id, e.skip))
-            continue
-        if e.bug:
-            results.append((e, "KNOWN BUG", "known bug: " + e.bug, 0, 0))
-            print("%-4s KNOWN BUG %s" % (e.id, e.bug))
-            continue
-        if e.fn is None:
-            continue
-        t = target(e.target)
-        problems, observed, ms, grow, _ = run_entry(e, t, tmp.name)
-        if e.max_ms is not None and ms > e.max_ms and not problems:
-            problems.append("took %.0f ms (bound %d ms)" % (ms, e.max_ms))
-        if problems:
-            outcome = "FAIL"
-            observed = (observed + "; " if observed != "as expected" else "") + "; ".join(problems)
-        else:
-            outcome = "DEVIATION" if e.deviation else "PASS"
-        if e.note:
-            observed += " [note: %s]" % e.note
-        results.append((e, outcome, observed, ms, grow))
-        print("%-4s %-9s %6.0f ms %+6d KiB  %s" % (e.id, outcome, ms, grow, md(observed)[:160]))
-        sys.stdout.flush()
+    def stop(signum, frame):
+        raise SystemExit("hostile corpus: signal %d" % signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        for e in entries:
+            if e.skip:
+                results.append((e, "SKIP", e.skip, 0, 0))
+                print("%-4s SKIP      %s" % (e.id, e.skip))
+                continue
+            if e.bug:
+                results.append((e, "KNOWN BUG", "known bug: " + e.bug, 0, 0))
+                print("%-4s KNOWN BUG %s" % (e.id, e.bug))
+                continue
+            if e.fn is None:
+                continue
+            t = target(e.target)
+            problems, observed, ms, grow, _ = run_entry(e, t, tmp.name)
+            if e.max_ms is not None and ms > e.max_ms and not problems:
+                problems.append("took %.0f ms (bound %d ms)" % (ms, e.max_ms))
+            if problems:
+                outcome = "FAIL"
+                observed = (observed + "; " if observed != "as expected" else "") + "; ".join(problems)
+            else:
+                outcome = "DEVIATION" if e.deviation else "PASS"
+            if e.note:
+                observed += " [note: %s]" % e.note
+            results.append((e, outcome, observed, ms, grow))
+            print("%-4s %-9s %6.0f ms %+6d KiB  %s" % (e.id, outcome, ms, grow, md(observed)[:160]))
+            sys.stdout.flush()
+    except BaseException:
+        for t in targets.values():       # never leave a server behind
+            t.srv.close()
+        raise
     for name, t in targets.items():
         code, text = t.close()
         if os.environ.get("HOSTILE_KEEP_LOG"):

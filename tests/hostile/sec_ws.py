@@ -168,7 +168,8 @@ def w13(c):
                        closed=True)
 
 
-@entry("W14", "UPGRADE without Host", "400", metric=None, note=NO_UPGRADE_METRIC,
+@entry("W14", "UPGRADE without Host", "400", metric=None,
+       note="no counter moves: lws fails the upgrade before the listener sees it",
        deviation="lws 4.1.6 fails an upgrade without Host with a hang-up (no status line)")
 def w14(c):
     return expect_http(c.port, upgrade_req(host=False), (None,), closed=True)
