@@ -87,6 +87,8 @@ struct parley_conn {
     size_t rx_len, rx_cap;
     int rx_binary;
     int rx_active;
+    unsigned rx_frames;         /* frames of the message being reassembled */
+    int rx_frame_open;          /* the last piece left part of its frame to come */
     /* Closing. */
     int close_code;             /* ours, once we started a close */
     int peer_code;              /* from the peer's close frame */

@@ -28,8 +28,31 @@
 /* Keep at most this much receive buffer between messages. */
 #define RX_KEEP (64 * 1024)
 
+/* Frames one message may be split into (bad-inputs F22/F23: floods of empty
+ * or one-byte fragments). One frame sent a byte at a time is still one. */
+#define RX_FRAMES_MAX 1024
+
 /* ------------------------------------------------------------------ */
 /* Upgrade                                                             */
+
+/* RFC 6455 4.2.1: the key is 16 random bytes in base64, i.e. 22 characters
+ * of the alphabet and "==". Two Sec-WebSocket-Key headers reach us joined by
+ * a comma, which fails this too. */
+static int websocket_key_valid(struct lws *wsi)
+{
+    char key[64];
+    int n = lws_hdr_copy(wsi, key, sizeof key, WSI_TOKEN_KEY);
+
+    if (n != 24 || key[22] != '=' || key[23] != '=')
+        return 0;
+    for (int i = 0; i < 22; i++) {
+        char ch = key[i];
+        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+              ch == '+' || ch == '/'))
+            return 0;
+    }
+    return 1;
+}
 
 static int header_has_token(struct lws *wsi, enum lws_token_indexes tok, const char *want)
 {
@@ -135,6 +158,12 @@ int parley__ws_confirm_upgrade(struct lws *wsi)
                 req->path);
         parley__http_request_free(req);
         return refuse_upgrade(wsi, 400, "malformed websocket handshake");
+    }
+    if (!websocket_key_valid(wsi)) {
+        L_DEBUG("websocket upgrade on %s refused: Sec-WebSocket-Key is not 16 bytes in base64",
+                req->path);
+        parley__http_request_free(req);
+        return refuse_upgrade(wsi, 400, "Sec-WebSocket-Key must be 16 bytes in base64");
     }
     {
         char ver[8];
@@ -303,6 +332,9 @@ static int close_now(struct lws *wsi, struct parley_conn *c, int code, const cha
     snprintf(c->close_reason, sizeof c->close_reason, "%s", reason);
     lws_close_reason(wsi, (enum lws_close_status)code, (unsigned char *)c->close_reason,
                      strlen(c->close_reason));
+    /* lws sends this close frame itself as we return -1: ours would be a
+     * second one. */
+    c->close_sent = 1;
     return -1;
 }
 
@@ -337,9 +369,22 @@ int parley__ws_on_receive(struct lws *wsi, struct parley__pss *pss, const void *
         c->rx_len = 0;
         c->rx_binary = lws_frame_is_binary(wsi);
         c->rx_active = 1;
+        c->rx_frames = 0;
+        c->rx_frame_open = 0;
     }
     if (!c->rx_active)
         return 0;
+    /* lws hands a frame over in pieces; a piece after one that finished its
+     * frame begins the next frame. */
+    if (!c->rx_frame_open && ++c->rx_frames > RX_FRAMES_MAX) {
+        char peer[64] = "";
+
+        PARLEY__COUNT(ws_1009);
+        L_WARN("websocket %s from %s: message split into more than %d frames; closing 1009",
+               c->ep.prefix, parley__peer(wsi, peer, sizeof peer), RX_FRAMES_MAX);
+        return close_now(wsi, c, 1009, "too many fragments");
+    }
+    c->rx_frame_open = remaining > 0;
     /* Decide from the announced frame length, before buffering any of it. */
     total = c->rx_len + len;
     if (total < len || total + remaining < total || total + remaining > c->max_message) {
@@ -371,7 +416,8 @@ int parley__ws_on_receive(struct lws *wsi, struct parley__pss *pss, const void *
                 return 0;       /* it was the biggest: its buffer is gone, it is closing */
         }
     }
-    memcpy(c->rx + c->rx_len, in, len);
+    if (len > 0)                /* an empty fragment: c->rx may still be NULL */
+        memcpy(c->rx + c->rx_len, in, len);
     c->rx_len = total;
     if (!final)
         return 0;
@@ -452,10 +498,10 @@ int parley__ws_on_writeable(struct lws *wsi, struct parley__pss *pss)
     unsigned char *batch = L.scratch + LWS_PRE;
     size_t off = 0, frames = 0;
 
-    if (c == NULL)
-        return 0;
+    if (c == NULL || c->close_sent)
+        return 0;               /* nothing may follow a close frame */
     if (c->ring_count == 0) {
-        if (!c->closing || c->close_sent)
+        if (!c->closing)
             return 0;
         return send_close(wsi, c);
     }
