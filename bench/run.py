@@ -514,6 +514,7 @@ def main():
     ap.add_argument("--wrk-s", type=int, default=5)
     ap.add_argument("--floor-frames", type=int, default=1000000)
     ap.add_argument("--budget", type=int, default=3600, help="seconds; later scenarios are skipped past it")
+    ap.add_argument("--skip-floor", action="store_true", help="skip the floor and the sink ceiling")
     ap.add_argument("--report-from", default="", help="rewrite the Markdown of a saved .json and exit")
     args = ap.parse_args()
     if args.report_from:
@@ -549,10 +550,11 @@ def main():
     if args.only:
         scen = [s for s in scen if s in args.only.split(",")] or args.only.split(",")
     try:
-        log("floor")
-        res["floor"] = b.floor()
-        log("generator ceiling against the sink")
-        res["sink"] = b.sink()
+        if not args.skip_floor:
+            log("floor")
+            res["floor"] = b.floor()
+            log("generator ceiling against the sink")
+            res["sink"] = b.sink()
         for rnd in range(args.rounds):
             order = ["parley", "node"] if rnd % 2 == 0 else ["node", "parley"]
             for sc in scen:

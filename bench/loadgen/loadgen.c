@@ -767,7 +767,7 @@ static int mode_fanout(void)
         return 1;
     }
     /* Let the presence storm of the joins pass before measuring. */
-    uint64_t want = presence_expected(), until = now_ns() + 30000000000ull;
+    uint64_t want = presence_expected(), until = now_ns() + (uint64_t)opt.timeout_ms * 1000000ull;
     while (n_presence < want && now_ns() < until)
         poll_once(5);
     for (int q = 0; q < 50; q++)
