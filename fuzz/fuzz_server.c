@@ -189,14 +189,8 @@ static void canary(void)
                answer, (unsigned long long)ms, again, (unsigned long long)ms2);
 }
 
-static void stop_server(void)
+static void remove_files(void)
 {
-    if (server_done)
-        goto cleanup;
-    canary();
-    kill(getpid(), SIGTERM);
-    pthread_join(server_thread, NULL);
-cleanup:
     {
         char path[192];
 
@@ -209,6 +203,16 @@ cleanup:
         unlink(config_path);
         rmdir(dir);
     }
+}
+
+static void stop_server(void)
+{
+    if (!server_done) {
+        canary();
+        kill(getpid(), SIGTERM);
+        pthread_join(server_thread, NULL);
+    }
+    remove_files();
 }
 
 static int socketio_built(void)
@@ -272,6 +276,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
      * paths would race with a drain, the process just ends. */
     if (*argc > 0 && strstr((*argv)[0], "fuzz_replay_") != NULL)
         atexit(stop_server);
+    else
+        atexit(remove_files); /* a crash (abort) leaves the directory behind */
     return 0;
 }
 
