@@ -35,6 +35,15 @@
 /* ------------------------------------------------------------------ */
 /* Upgrade                                                             */
 
+/* RFC 6455 4.1: an upgrade is an HTTP/1.1 request (lws keeps the request
+ * line's version under WSI_TOKEN_HTTP, as listener_http.c reads it). */
+static int http11_or_later(struct lws *wsi)
+{
+    char v[16];
+
+    return lws_hdr_copy(wsi, v, sizeof v, WSI_TOKEN_HTTP) > 7 && v[5] == '1' && v[7] >= '1';
+}
+
 /* RFC 6455 4.2.1: the key is 16 random bytes in base64, i.e. 22 characters
  * of the alphabet and "==". Two Sec-WebSocket-Key headers reach us joined by
  * a comma, which fails this too. */
@@ -158,6 +167,11 @@ int parley__ws_confirm_upgrade(struct lws *wsi)
                 req->path);
         parley__http_request_free(req);
         return refuse_upgrade(wsi, 400, "malformed websocket handshake");
+    }
+    if (!http11_or_later(wsi)) {
+        L_DEBUG("websocket upgrade on %s refused: not HTTP/1.1", req->path);
+        parley__http_request_free(req);
+        return refuse_upgrade(wsi, 400, "websocket upgrades need HTTP/1.1");
     }
     if (!websocket_key_valid(wsi)) {
         L_DEBUG("websocket upgrade on %s refused: Sec-WebSocket-Key is not 16 bytes in base64",

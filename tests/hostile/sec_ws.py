@@ -61,9 +61,7 @@ def w04(c):
 
 
 @entry("W05", "POST/PUT with Upgrade headers; HTTP/1.0 with Upgrade", "400/405, no upgrade",
-       metric=None, bug="an HTTP/1.0 request with the Upgrade headers gets 101 (RFC 6455 4.1 "
-       "needs HTTP/1.1; lws 4.1.6 keeps the request version private, so the listener cannot "
-       "check it)")
+       metric=None)
 def w05(c):
     out = many_http(c.port, [upgrade_req(method="POST"), upgrade_req(method="PUT"),
                              upgrade_req(proto="HTTP/1.0")], (400, 404, 405, None))
