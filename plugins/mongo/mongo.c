@@ -625,40 +625,12 @@ static void health_deliver(mg_plugin *p, int status, const parley_error *err)
 
 static void read_deliver(mg_read *r)
 {
-    parley_message *msgs = NULL;
-    size_t i;
-
     if (r->kind == MG_READ_HEALTH) {
         health_deliver(r->p, r->status, &r->err);
         return;
     }
-    if (r->status == PARLEY_OK && r->n_rows > 0) {
-        msgs = calloc(r->n_rows, sizeof *msgs);
-        if (msgs == NULL)
-            r->status = parley_error_set(&r->err, PARLEY_ENOMEM,
-                                         "mongo: out of memory building a history page");
-    }
-    if (r->status != PARLEY_OK) {
-        r->history_done(r->cb_arg, r->status, NULL, 0, 0, &r->err);
-        return;
-    }
-    /* Documents come newest first; a page is oldest first. */
-    for (i = 0; i < r->n_rows; i++) {
-        const mg_row *row = &r->rows[r->n_rows - 1 - i];
-        parley_message *m = &msgs[i];
-
-        m->struct_size = sizeof *m;
-        memcpy(m->id, row->id, sizeof m->id);
-        m->room = row->room;
-        m->room_len = row->room_len;
-        m->username = row->username;
-        m->username_len = row->username_len;
-        m->content = row->content;
-        m->content_len = row->content_len;
-        m->timestamp_ms = row->timestamp_ms;
-    }
-    r->history_done(r->cb_arg, PARLEY_OK, msgs, r->n_rows, r->has_more, NULL);
-    free(msgs);
+    plugin_page_deliver(r->history_done, r->cb_arg, r->status, &r->err, r->rows, r->n_rows,
+                        r->has_more, "mongo");
 }
 
 static void read_free(mg_read *r)

@@ -699,13 +699,6 @@ static void row_free(mg_row *r)
     free(r->content);
 }
 
-void mg_rows_free(mg_row *rows, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        row_free(&rows[i]);
-    free(rows);
-}
-
 static void history_filter(mg_db *db, bson_t *filter, const char *room, size_t room_len,
                            const char *before_id)
 {

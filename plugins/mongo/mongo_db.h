@@ -16,6 +16,8 @@
 
 #include <parley/parley.h>
 
+#include "page.h"
+
 /* What the config asked for (mongo.c fills it from the plugin's keys). */
 typedef struct mg_options {
     const char *uri;
@@ -53,16 +55,7 @@ typedef struct mg_item {
 } mg_item;
 
 /* A document read by mg_history, owned by the caller (mg_rows_free). */
-typedef struct mg_row {
-    char id[PARLEY_ID_LEN + 1];
-    char *room;
-    size_t room_len;
-    char *username;
-    size_t username_len;
-    char *content;
-    size_t content_len;
-    int64_t timestamp_ms;
-} mg_row;
+typedef struct plugin_row mg_row;
 
 /*
  * Parse and check the URI and the options, no I/O (any thread). The URI
@@ -100,7 +93,7 @@ int mg_commit(mg_db *db, mg_item *items, size_t n, parley_error *err);
  */
 int mg_history(mg_db *db, const char *room, size_t room_len, const char *before_id,
                uint32_t limit, mg_row **rows, size_t *n_rows, int *has_more, parley_error *err);
-void mg_rows_free(mg_row *rows, size_t n);
+#define mg_rows_free plugin_rows_free
 
 /* {ping: 1} to the server the writes go to. */
 int mg_ping(mg_db *db, parley_error *err);

@@ -518,9 +518,6 @@ static void read_work(void *arg)
 
 static void read_deliver(sq_read *r)
 {
-    parley_message *msgs = NULL;
-    size_t i;
-
     if (r->kind == SQ_READ_HEALTH) {
         if (r->status == PARLEY_OK)
             r->health_done(r->cb_arg, PARLEY_STORAGE_CONNECTED, NULL);
@@ -528,33 +525,8 @@ static void read_deliver(sq_read *r)
             r->health_done(r->cb_arg, PARLEY_STORAGE_DISCONNECTED, &r->err);
         return;
     }
-    if (r->status == PARLEY_OK && r->n_rows > 0) {
-        msgs = calloc(r->n_rows, sizeof *msgs);
-        if (msgs == NULL)
-            r->status = parley_error_set(&r->err, PARLEY_ENOMEM,
-                                         "sqlite: out of memory building a history page");
-    }
-    if (r->status != PARLEY_OK) {
-        r->history_done(r->cb_arg, r->status, NULL, 0, 0, &r->err);
-        return;
-    }
-    /* Rows come newest first; a page is oldest first. */
-    for (i = 0; i < r->n_rows; i++) {
-        const sq_row *row = &r->rows[r->n_rows - 1 - i];
-        parley_message *m = &msgs[i];
-
-        m->struct_size = sizeof *m;
-        memcpy(m->id, row->id, sizeof m->id);
-        m->room = row->room;
-        m->room_len = row->room_len;
-        m->username = row->username;
-        m->username_len = row->username_len;
-        m->content = row->content;
-        m->content_len = row->content_len;
-        m->timestamp_ms = row->timestamp_ms;
-    }
-    r->history_done(r->cb_arg, PARLEY_OK, msgs, r->n_rows, r->has_more, NULL);
-    free(msgs);
+    plugin_page_deliver(r->history_done, r->cb_arg, r->status, &r->err, r->rows, r->n_rows,
+                        r->has_more, "sqlite");
 }
 
 static void read_free(sq_read *r)

@@ -563,18 +563,6 @@ static int read_row(sqlite3_stmt *st, sq_row *row)
     return row->room != NULL && row->username != NULL && row->content != NULL;
 }
 
-void sq_rows_free(sq_row *rows, size_t n)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        free(rows[i].room);
-        free(rows[i].username);
-        free(rows[i].content);
-    }
-    free(rows);
-}
-
 int sq_history(sq_reader *r, const char *room, size_t room_len, const char *before_id,
                uint32_t limit, sq_row **rows_out, size_t *n_out, int *has_more,
                parley_error *err)

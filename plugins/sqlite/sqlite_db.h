@@ -17,6 +17,8 @@
 
 #include <parley/parley.h>
 
+#include "page.h"
+
 /* The schema this code writes (PRAGMA user_version). */
 #define SQ_SCHEMA_VERSION 1
 /* PRAGMA application_id: "PRLY" read big-endian, so `file` and tools can tell. */
@@ -59,16 +61,7 @@ typedef struct sq_item {
 } sq_item;
 
 /* A row read by sq_history, owned by the caller (sq_rows_free). */
-typedef struct sq_row {
-    char id[PARLEY_ID_LEN + 1];
-    char *room;
-    size_t room_len;
-    char *username;
-    size_t username_len;
-    char *content;
-    size_t content_len;
-    int64_t timestamp_ms;
-} sq_row;
+typedef struct plugin_row sq_row;
 
 /*
  * Create the parent directory if needed, open (or create) the database,
@@ -100,7 +93,7 @@ int sq_commit(sq_writer *w, sq_item *items, size_t n, parley_error *err);
 int sq_history(sq_reader *r, const char *room, size_t room_len, const char *before_id,
                uint32_t limit, sq_row **rows, size_t *n_rows, int *has_more,
                parley_error *err);
-void sq_rows_free(sq_row *rows, size_t n);
+#define sq_rows_free plugin_rows_free
 
 /*
  * A cheap health probe: the file we opened is still at its path, its

@@ -42,7 +42,7 @@ if(TARGET mongo)
   add_executable(test_mongo_db ${CMAKE_SOURCE_DIR}/tests/mongo/test_mongo_db.c
                                ${CMAKE_SOURCE_DIR}/plugins/mongo/mongo_db.c)
   target_include_directories(test_mongo_db PRIVATE ${CMAKE_SOURCE_DIR}/plugins/mongo)
-  target_link_libraries(test_mongo_db PRIVATE ParleySDK::sdk PkgConfig::MONGOC_TESTS
+  target_link_libraries(test_mongo_db PRIVATE parley_plugin_common ParleySDK::sdk PkgConfig::MONGOC_TESTS
                                               PkgConfig::CMOCKA)
   add_test(NAME integration.mongo_db COMMAND test_mongo_db)
   set_tests_properties(integration.mongo_db PROPERTIES
