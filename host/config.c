@@ -20,6 +20,8 @@
 
 #include "config.h"
 
+#include "array.h"
+
 /* ---- arena ---------------------------------------------------------- */
 
 struct chunk {
@@ -295,15 +297,8 @@ static int oom(struct builder *b)
 
 static int vec_push(struct vec *v, parley__node *n)
 {
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 8;
-        parley__node **p = realloc(v->v, cap * sizeof *p);
-
-        if (p == NULL)
-            return -1;
-        v->v = p;
-        v->cap = cap;
-    }
+    if (parley__array_grow((void **)&v->v, &v->cap, v->n + 1, sizeof *v->v) != 0)
+        return -1;
     v->v[v->n++] = n;
     return 0;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "host.h"
 #include "loader.h"
 #include "log.h"
@@ -105,15 +106,8 @@ int parley__event_handler_add(parley_host *host, const parley_event_handler *h,
                                 "event handler from '%s': namespace '%s' event '%s' already "
                                 "has a handler", who, h->namespace_name,
                                 h->event != NULL ? h->event : "(connect/disconnect)");
-    if (reg.n == reg.cap) {
-        size_t cap = reg.cap ? reg.cap * 2 : 8;
-        parley_event_handler *v = realloc(reg.v, cap * sizeof *v);
-
-        if (v == NULL)
-            return parley_error_set(err, PARLEY_ENOMEM, "event handler: out of memory");
-        reg.v = v;
-        reg.cap = cap;
-    }
+    if (parley__array_grow((void **)&reg.v, &reg.cap, reg.n + 1, sizeof *reg.v) != 0)
+        return parley_error_set(err, PARLEY_ENOMEM, "event handler: out of memory");
     memset(&copy, 0, sizeof copy);
     memcpy(&copy, h, h->struct_size < sizeof copy ? h->struct_size : sizeof copy);
     copy.struct_size = sizeof copy;

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "host.h"
 #include "listener_int.h"
 #include "log.h"
@@ -120,15 +121,9 @@ int parley__http_route_add(parley_host *host, const parley_http_route *route, pa
         if (strcmp(L.routes[i].r.prefix, route->prefix) == 0)
             return parley_error_set(err, PARLEY_EEXIST,
                                     "http route \"%s\" is already registered", route->prefix);
-    if (L.n_routes == L.cap_routes) {
-        size_t cap = L.cap_routes ? L.cap_routes * 2 : 8;
-        struct parley__route *r = realloc(L.routes, cap * sizeof *r);
-
-        if (r == NULL)
-            return parley_error_set(err, PARLEY_ENOMEM, "http_route_add: out of memory");
-        L.routes = r;
-        L.cap_routes = cap;
-    }
+    if (parley__array_grow((void **)&L.routes, &L.cap_routes, L.n_routes + 1,
+                           sizeof *L.routes) != 0)
+        return parley_error_set(err, PARLEY_ENOMEM, "http_route_add: out of memory");
     memset(&L.routes[L.n_routes], 0, sizeof L.routes[0]);
     memcpy(&L.routes[L.n_routes].r, route,
            route->struct_size < sizeof *route ? route->struct_size : sizeof *route);
@@ -161,15 +156,8 @@ int parley__ws_endpoint_add(parley_host *host, const parley_ws_endpoint *endpoin
             return parley_error_set(err, PARLEY_EEXIST,
                                     "websocket endpoint \"%s\" is already registered",
                                     endpoint->prefix);
-    if (L.n_eps == L.cap_eps) {
-        size_t cap = L.cap_eps ? L.cap_eps * 2 : 8;
-        struct parley__endpoint *e = realloc(L.eps, cap * sizeof *e);
-
-        if (e == NULL)
-            return parley_error_set(err, PARLEY_ENOMEM, "ws_endpoint_add: out of memory");
-        L.eps = e;
-        L.cap_eps = cap;
-    }
+    if (parley__array_grow((void **)&L.eps, &L.cap_eps, L.n_eps + 1, sizeof *L.eps) != 0)
+        return parley_error_set(err, PARLEY_ENOMEM, "ws_endpoint_add: out of memory");
     memset(&L.eps[L.n_eps], 0, sizeof L.eps[0]);
     memcpy(&L.eps[L.n_eps].e, endpoint,
            endpoint->struct_size < sizeof *endpoint ? endpoint->struct_size : sizeof *endpoint);
