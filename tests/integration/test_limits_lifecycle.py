@@ -147,12 +147,15 @@ class Poller(threading.Thread):
                 packets = data.split(b"\x1e")
                 if any(p.startswith(b'42["join-confirmed"') for p in packets):
                     self.joined.set()
-                if b"2" in packets:
-                    conn.request("POST", q, body=b"3")
-                    conn.getresponse().read()
+                # A payload may carry a ping and the close together: once the
+                # session is closed there is nobody to answer, and a pong
+                # POSTed then races the server's hang-up (a reset).
                 if b"1" in packets:
                     self.ended = "close packet"
                     return
+                if b"2" in packets:
+                    conn.request("POST", q, body=b"3")
+                    conn.getresponse().read()
         except Exception as e:
             self.ended = "error %s" % type(e).__name__
         finally:
