@@ -14,11 +14,12 @@
 static const char b64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-static int fail(const char **why, const char *reason)
+/* A refusal: `rc` back, the reason in *why (which may be NULL). */
+static int refuse(const char **why, const char *reason, int rc)
 {
     if (why != NULL)
         *why = reason;
-    return -1;
+    return rc;
 }
 
 static int opcode_known(unsigned op)
@@ -41,22 +42,22 @@ int parley__ws_parse_head(const unsigned char *buf, size_t len, struct parley__w
     fin = buf[0] >> 7;
     op = buf[0] & 0x0f;
     if (buf[0] & 0x70)
-        return fail(why, "RSV bits set");
+        return refuse(why, "RSV bits set", -1);
     if (!opcode_known(op))
-        return fail(why, "unknown opcode");
+        return refuse(why, "unknown opcode", -1);
     if ((op & 0x08) && !fin)
-        return fail(why, "fragmented control frame");
+        return refuse(why, "fragmented control frame", -1);
     if (len < 2)
         return 0;
     if (!(buf[1] & 0x80))
-        return fail(why, "unmasked client frame");
+        return refuse(why, "unmasked client frame", -1);
     len7 = buf[1] & 0x7f;
     if ((op & 0x08) && len7 > 125)
-        return fail(why, "control frame longer than 125 bytes");
+        return refuse(why, "control frame longer than 125 bytes", -1);
 
     ext = len7 == 127 ? 8 : len7 == 126 ? 2 : 0;
     if (ext == 8 && len >= 3 && (buf[2] & 0x80))
-        return fail(why, "64-bit length with the top bit set");
+        return refuse(why, "64-bit length with the top bit set", -1);
     need = 2 + ext + 4;
     if (len < need)
         return 0;
@@ -122,19 +123,14 @@ int parley__ws_close_check(const unsigned char *payload, size_t len, int *code,
         return 0;
     }
     if (len == 1) {
-        fail(why, "one-byte close payload");
-        return 1002;
+        return refuse(why, "one-byte close payload", 1002);
     }
     c = payload[0] << 8 | payload[1];
     *code = c;
-    if (!close_code_allowed(c)) {
-        fail(why, "close code not allowed on the wire");
-        return 1002;
-    }
-    if (!parley__utf8_valid((const char *)payload + 2, len - 2, NULL)) {
-        fail(why, "close reason is not UTF-8");
-        return 1007;
-    }
+    if (!close_code_allowed(c))
+        return refuse(why, "close code not allowed on the wire", 1002);
+    if (!parley__utf8_valid((const char *)payload + 2, len - 2, NULL))
+        return refuse(why, "close reason is not UTF-8", 1007);
     return 0;
 }
 
