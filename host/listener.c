@@ -1,15 +1,15 @@
 /*
- * The listener: options, the route and endpoint tables, the one lws
- * context on the host's libuv loop, the lws callback that dispatches to
- * listener_http.c and listener_ws.c, connection limits, drain and the
- * two-pass destroy.
+ * The listener: options, the route and endpoint tables, the listening
+ * socket on the host's libuv loop, admission of new connections (the
+ * global and per-address limits, draining), the periodic sweep of time
+ * limits, drain and close. One connection is listener_sock.c's; what its
+ * bytes mean is listener_http.c's and listener_ws.c's.
  *
- * lws 4.1.6 traps handled here (DESIGN.md, "Libraries and their traps"):
- * the context is destroyed once inside the loop and once after uv_run
- * returns; fd_limit_per_thread is set above max_connections and the cap is
- * enforced here, because at lws's own limit it silently stops accepting;
- * CONNECT (which lws turns into a raw socket) is refused; the h2 prior
- * knowledge option is never set.
+ * Our own HTTP/1.1 and WebSocket layer replaced libwebsockets 4.1.6 here
+ * (DESIGN.md, "Libraries and their traps"): its input path hung the whole
+ * loop on two pipelined requests (fuzz/known/server/pipelined-body-after-
+ * eof-spins), needed guards against two CVEs, and cost four epoll_ctl per
+ * delivery. The SDK did not change.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -29,23 +29,8 @@
 struct parley__listener parley__L;
 #define L parley__L
 
-static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                    size_t len);
-
-static const struct lws_protocols protocols[] = {
-    {
-        .name = "parley",
-        .callback = callback,
-        .per_session_data_size = sizeof(struct parley__pss),
-        /* Per connection, allocated by lws for its life: 16 KiB (the
-         * default, pt_serv_buf_size) doubled the RSS of an idle client.
-         * Larger messages simply arrive in more pieces. */
-        .rx_buffer_size = 1024,
-        /* lws_issue_raw sends at most this per call; one batch in one send. */
-        .tx_packet_size = PARLEY__WRITE_BATCH,
-    },
-    { NULL, NULL, 0, 0, 0, NULL, 0 }
-};
+/* How often the time limits of every connection are checked. */
+#define SWEEP_MS 250
 
 /* ------------------------------------------------------------------ */
 /* Options and tables                                                  */
@@ -54,7 +39,7 @@ int parley__listener_init(const struct parley__listener_options *opts, parley_er
 {
     if (opts == NULL)
         return parley_error_set(err, PARLEY_EINVAL, "listener: no options");
-    if (L.ctx != NULL)
+    if (L.listening)
         return parley_error_set(err, PARLEY_EBUSY, "listener: already listening");
     if (opts->port < 0 || opts->port > 65535)
         return parley_error_set(err, PARLEY_EINVAL, "listener: port %d out of range 0..65535",
@@ -201,20 +186,9 @@ const struct parley__endpoint *parley__endpoint_match(const char *path)
 /* ------------------------------------------------------------------ */
 /* Listening                                                           */
 
-static void lws_log_bridge(int level, const char *line)
-{
-    size_t n = strlen(line);
-    int ours = level == LLL_ERR ? PARLEY_LOG_INFO : PARLEY_LOG_DEBUG;
+static void on_connection(uv_stream_t *server, int status);
 
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-        n--;
-    parley__log(ours, "lws", "%.*s", (int)n, line);
-}
-
-/* lws reports a failed bind as one log line and a NULL context; bind a
- * probe socket first so the error names host:port and the errno. */
-static int probe_bind(const char *host, int port, char *numeric, size_t numeric_size,
-                      parley_error *err)
+static int bind_any(const char *host, int port, parley_error *err)
 {
     struct addrinfo hints, *res = NULL, *ai;
     char service[16];
@@ -230,53 +204,18 @@ static int probe_bind(const char *host, int port, char *numeric, size_t numeric_
         return parley_error_set(err, PARLEY_EIO, "cannot listen on %s:%d: %s", host, port,
                                 gai_strerror(rc));
     for (ai = res; ai != NULL; ai = ai->ai_next) {
-        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-        int one = 1;
-
-        if (fd < 0) {
-            last = errno;
-            continue;
-        }
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
-            /* lws takes an address or an interface name, not a host name. */
-            if (getnameinfo(ai->ai_addr, ai->ai_addrlen, numeric, (socklen_t)numeric_size, NULL, 0,
-                            NI_NUMERICHOST) != 0)
-                snprintf(numeric, numeric_size, "%s", host);
-            close(fd);
-            freeaddrinfo(res);
-            return 0;
-        }
-        last = errno;
-        close(fd);
+        /* "::" serves IPv4 too (dual stack), as the Node backend's does. */
+        last = uv_tcp_bind(&L.server, ai->ai_addr, 0);
+        if (last == 0)
+            break;
     }
     freeaddrinfo(res);
-    return parley_error_set(err, PARLEY_EIO, "cannot listen on %s:%d: %s", host, port,
-                            strerror(last ? last : EADDRNOTAVAIL));
-}
-
-/* WebSocket liveness: lws pings a connection that has been silent for half
- * of idle_timeout and hangs up if no pong came by the full idle_timeout.
- * Must outlive the context. */
-static lws_retry_bo_t idle_policy;
-
-/* lws indexes its fd table only when the table covers the whole soft fd
- * limit. Use the limit as the table size while that stays small; lower a
- * huge limit (containers often run with 2^20) to what we need instead. */
-#define FD_TABLE_MAX 65536
-
-static unsigned fd_table_size(unsigned want)
-{
-    struct rlimit rl;
-
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur <= want)
-        return want;
-    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur <= FD_TABLE_MAX)
-        return (unsigned)rl.rlim_cur;
-    rl.rlim_cur = want;
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-        L_WARN("cannot lower the fd limit to %u; lws will scan its fd table", want);
-    return want;
+    if (last == 0)
+        last = uv_listen((uv_stream_t *)&L.server, 1024, on_connection);
+    if (last != 0)
+        return parley_error_set(err, PARLEY_EIO, "cannot listen on %s:%d: %s", host, port,
+                                strerror(-last));
+    return 0;
 }
 
 static void register_metrics(void)
@@ -313,11 +252,17 @@ static void register_metrics(void)
     m->http_411 = parley__metric_simple(C, http, http_help, "status=\"411\"");
     m->http_413 = parley__metric_simple(C, http, http_help, "status=\"413\"");
     m->http_503 = parley__metric_simple(C, http, http_help, "status=\"503\"");
+    m->http_408 = parley__metric_simple(C, http, http_help, "status=\"408\"");
+    m->http_414 = parley__metric_simple(C, http, http_help, "status=\"414\"");
+    m->http_431 = parley__metric_simple(C, http, http_help, "status=\"431\"");
+    m->http_501 = parley__metric_simple(C, http, http_help, "status=\"501\"");
+    m->http_505 = parley__metric_simple(C, http, http_help, "status=\"505\"");
+    m->ws_1002 = parley__metric_simple(C, ws, ws_help, "code=\"1002\"");
     m->ws_1007 = parley__metric_simple(C, ws, ws_help, "code=\"1007\"");
     m->ws_1009 = parley__metric_simple(C, ws, ws_help, "code=\"1009\"");
     m->ws_slow = parley__metric_simple(C, ws, ws_help, "code=\"1008\"");
     m->ws_writes = parley__metric_simple(C, "parley_listener_ws_writes_total",
-                                         "lws_write calls on WebSockets (one per batch)", NULL);
+                                         "writev calls on WebSockets (one per flush of a connection's queue)", NULL);
     m->ws_frames = parley__metric_simple(C, "parley_listener_ws_frames_total",
                                          "WebSocket frames written", NULL);
     m->ws_bytes = parley__metric_simple(C, "parley_listener_ws_bytes_total",
@@ -326,10 +271,11 @@ static void register_metrics(void)
 
 /*
  * Past RLIMIT_NOFILE, accept() fails with EMFILE and the listening socket
- * stays readable: lws would spin on it. Raise the soft limit if we may;
+ * stays readable: the loop would spin on it (libuv's EMFILE trick only
+ * sheds the connection). Raise the soft limit if we may;
  * otherwise lower the connection cap below it, and say so.
  */
-#define FD_RESERVE 128   /* storage, plugins, lws's own descriptors */
+#define FD_RESERVE 128   /* storage, plugins, the loop's own descriptors */
 
 static void fit_fd_limit(void)
 {
@@ -362,85 +308,104 @@ static void fit_fd_limit(void)
     }
 }
 
+static void on_sweep(uv_timer_t *t)
+{
+    (void)t;
+    parley__sock_sweep(parley__now_ms(NULL));
+}
+
+/* Admission: refused connections get a canned answer and are closed
+ * gracefully, before any byte of theirs is parsed. */
+static void admit(struct parley__sock *s)
+{
+    const char *code = NULL, *message = NULL;
+    int status;
+
+    if (L.draining) {
+        PARLEY__COUNT(refused_draining);
+        L_DEBUG("refusing a connection from %s: shutting down", s->remote);
+        parley__sock_refuse(s, 503, "shutting_down", "the server is shutting down");
+        return;
+    }
+    if (L.connections > L.opts.max_connections) {
+        PARLEY__COUNT(refused_limit);
+        L_WARN("refusing a connection from %s: %u open, listener.max_connections is %u",
+               s->remote, L.connections - 1, L.opts.max_connections);
+        parley__sock_refuse(s, 503, "too_many_connections",
+                            "the server is at listener.max_connections");
+        return;
+    }
+    status = parley__ip_admit(s, &code, &message);
+    if (status != 0) {
+        /* A flood would flood the log too: debug only; the counters tell. */
+        L_DEBUG("refusing a connection from %s: %s", s->remote, message);
+        parley__sock_refuse(s, status, code, message);
+    }
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    struct parley__sock *s;
+
+    if (status < 0) {
+        L_WARN("accept: %s", uv_strerror(status));
+        return;
+    }
+    s = calloc(1, sizeof *s);
+    if (s == NULL || uv_tcp_init(parley__loop(), &s->tcp) != 0) {
+        free(s);
+        L_ERROR("accept: out of memory");
+        return;
+    }
+    if (uv_accept(server, (uv_stream_t *)&s->tcp) != 0) {
+        uv_close((uv_handle_t *)&s->tcp, (uv_close_cb)free);
+        return;
+    }
+    s->next = L.socks;
+    if (L.socks != NULL)
+        L.socks->prev = s;
+    L.socks = s;
+    L.connections++;
+    parley__metric_set(L.m.connections, L.connections);
+    parley__sock_accepted(s);
+    L_DEBUG("new connection from %s: %u open", s->remote, L.connections);
+    if (!s->closed)
+        admit(s);
+}
+
 int parley__listener_listen(parley_error *err)
 {
-    struct lws_context_creation_info info;
-    void *foreign_loops[1];
-    const char *host = L.host;
-    char numeric[NI_MAXHOST];
-    int rc, ipv4_only;
+    struct sockaddr_storage ss;
+    int len = sizeof ss, rc;
 
     if (!L.initialized)
         return parley_error_set(err, PARLEY_EINVAL, "listener: listen before init");
-    if (L.ctx != NULL)
-        return parley_error_set(err, PARLEY_EBUSY, "listener: already listening on %s:%d", host,
+    if (L.listening)
+        return parley_error_set(err, PARLEY_EBUSY, "listener: already listening on %s:%d", L.host,
                                 L.port);
-    if ((rc = probe_bind(host, L.opts.port, numeric, sizeof numeric, err)) < 0)
-        return rc;
-
     fit_fd_limit();
     register_metrics();
-    L.scratch = malloc(LWS_PRE + PARLEY__WRITE_BATCH);
-    if (L.scratch == NULL)
+    L.rbuf = malloc(64 * 1024);
+    if (L.rbuf == NULL)
         return parley_error_set(err, PARLEY_ENOMEM, "listener: out of memory");
-
-    lws_set_log_level(parley__log_enabled(PARLEY_LOG_DEBUG) ? (LLL_ERR | LLL_WARN | LLL_NOTICE)
-                                                            : LLL_ERR,
-                      lws_log_bridge);
-
-    memset(&info, 0, sizeof info);
-    foreign_loops[0] = parley__loop();
-    ipv4_only = strchr(numeric, ':') == NULL;
-    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_SKIP_SERVER_CANONICAL_NAME;
-    /* Never LWS_SERVER_OPTION_H2_PRIOR_KNOWLEDGE: it would expose lws's
-     * HPACK parser (CVE-2026-19773) to every plain connection. */
-    if (ipv4_only)
-        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
-    info.foreign_loops = foreign_loops;
-    info.pcontext = &L.ctx;
-    info.port = L.opts.port;
-    /* lws takes an address or an interface name; "any" is NULL. */
-    info.iface = (strcmp(numeric, "0.0.0.0") == 0 || strcmp(numeric, "::") == 0) ? NULL : numeric;
-    info.protocols = protocols;
-    info.count_threads = 1;
-    /* Above our own cap, so lws never silently stops accepting: the cap is
-     * enforced in FILTER_NETWORK_CONNECTION with a 503. And at least the
-     * process's fd limit: below it lws finds a wsi by scanning its fd table
-     * instead of indexing it (22% of a 10 000-client ramp in perf). */
-    info.fd_limit_per_thread = fd_table_size(L.opts.max_connections + 64);
-    info.max_http_header_data = (unsigned short)(L.opts.max_header > 65535 ? 65535
-                                                                           : L.opts.max_header);
-    info.pt_serv_buf_size = 16384;
-    info.timeout_secs = (unsigned)((L.opts.header_timeout_ms + 999) / 1000);
-    info.keepalive_timeout = (int)((L.opts.idle_timeout_ms + 999) / 1000);
-    {
-        uint64_t idle = (L.opts.idle_timeout_ms + 999) / 1000;
-
-        if (idle < 2)
-            idle = 2;
-        if (idle > 65535)
-            idle = 65535;
-        memset(&idle_policy, 0, sizeof idle_policy);
-        idle_policy.secs_since_valid_ping = (uint16_t)(idle / 2);
-        idle_policy.secs_since_valid_hangup = (uint16_t)idle;
-        info.retry_and_idle_policy = &idle_policy;
+    uv_tcp_init(parley__loop(), &L.server);
+    if ((rc = bind_any(L.host, L.opts.port, err)) < 0) {
+        uv_close((uv_handle_t *)&L.server, NULL);
+        free(L.rbuf);
+        L.rbuf = NULL;
+        return rc;
     }
-
-    L.ctx = lws_create_context(&info);
-    if (L.ctx == NULL) {
-        free(L.scratch);
-        L.scratch = NULL;
-        return parley_error_set(err, PARLEY_EIO,
-                                "cannot listen on %s:%d: libwebsockets could not create its "
-                                "context (is libwebsockets-evlib-uv installed?)",
-                                host, L.opts.port);
-    }
-    L.ctx_kept = L.ctx;
-    L.vhost = lws_get_vhost_by_name(L.ctx, "default");
-    if (L.vhost != NULL && lws_get_vhost_listen_port(L.vhost) > 0)
-        L.port = lws_get_vhost_listen_port(L.vhost);
+    if (uv_tcp_getsockname(&L.server, (struct sockaddr *)&ss, &len) == 0)
+        L.port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                : ((struct sockaddr_in *)&ss)->sin_port);
+    uv_check_init(parley__loop(), &L.flush_check);
+    uv_idle_init(parley__loop(), &L.flush_idle);
+    uv_timer_init(parley__loop(), &L.sweep);
+    uv_timer_start(&L.sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+    uv_unref((uv_handle_t *)&L.sweep);
+    L.listening = 1;
     L_INFO("listening on %s:%d (max_connections %u, max_body %zu, max_message %zu, "
-           "send_queue_max %zu)", host, L.port, L.opts.max_connections, L.opts.max_body,
+           "send_queue_max %zu)", L.host, L.port, L.opts.max_connections, L.opts.max_body,
            L.opts.max_message, L.opts.send_queue_max);
     return 0;
 }
@@ -453,156 +418,6 @@ int parley__listener_port(void)
 unsigned parley__listener_connections(void)
 {
     return L.connections;
-}
-
-/* ------------------------------------------------------------------ */
-/* Refusals before lws has a request                                   */
-
-/* A canned response written straight to a socket lws is about to close
- * (a connection over the cap, or CONNECT). Best effort, never blocks. */
-static void send_canned(int fd, int status, const char *reason, const char *code,
-                        const char *message)
-{
-    char body[256], buf[512];
-    int bl, n;
-
-    bl = snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code,
-                  message);
-    n = snprintf(buf, sizeof buf,
-                 "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-                 "Connection: close\r\n\r\n%s",
-                 status, reason, bl, body);
-    if (n > 0 && (size_t)n < sizeof buf)
-        (void)!send(fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
-}
-
-static int filter_address(int fd)
-{
-    const char *code = NULL, *message = NULL;
-    char peer[64] = "unknown";
-    int status = parley__ip_admit(fd, &code, &message);
-
-    if (status == 0)
-        return 0;
-    {
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof ss;
-
-        if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
-            (void)getnameinfo((struct sockaddr *)&ss, sl, peer, sizeof peer, NULL, 0,
-                              NI_NUMERICHOST);
-    }
-    /* A flood would flood the log too: debug only; the counters tell. */
-    L_DEBUG("refusing a connection from %s: %s", peer, message);
-    send_canned(fd, status, parley__http_status_text(status), code, message);
-    return 1;
-}
-
-static int filter_connection(int fd)
-{
-    if (L.draining) {
-        PARLEY__COUNT(refused_draining);
-        L_DEBUG("refusing a new connection: shutting down");
-        send_canned(fd, 503, "Service Unavailable", "shutting_down", "the server is shutting down");
-        return 1;
-    }
-    L_DEBUG("new connection (fd %d): %u open", fd, L.connections);
-    if (L.connections >= L.opts.max_connections) {
-        PARLEY__COUNT(refused_limit);
-        L_WARN("refusing a new connection: %u open, listener.max_connections is %u",
-               L.connections, L.opts.max_connections);
-        send_canned(fd, 503, "Service Unavailable", "too_many_connections",
-                    "the server is at listener.max_connections");
-        return 1;
-    }
-    return filter_address(fd);
-}
-
-/* lws switches a CONNECT request to a raw socket bound to our protocol. */
-static int refuse_raw(struct lws *wsi)
-{
-    char peer[64];
-
-    PARLEY__COUNT(refused_connect);
-    L_WARN("refusing CONNECT from %s: not a proxy", parley__peer(wsi, peer, sizeof peer));
-    send_canned(lws_get_socket_fd(wsi), 405, "Method Not Allowed", "method_not_allowed",
-                "CONNECT is not supported");
-    return -1;
-}
-
-/* ------------------------------------------------------------------ */
-/* The callback                                                        */
-
-static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                    size_t len)
-{
-    struct parley__pss *pss = user;
-
-    switch (reason) {
-    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
-        return filter_connection((int)(intptr_t)in);
-    case LWS_CALLBACK_WSI_CREATE:
-        parley__ip_attach(wsi);
-        L.connections++;
-        parley__metric_set(L.m.connections, L.connections);
-        return 0;
-    case LWS_CALLBACK_WSI_DESTROY:
-        /* The listening socket is destroyed without a create: clamp. */
-        if (L.connections > 0)
-            L.connections--;
-        parley__ip_detach(wsi);
-        parley__metric_set(L.m.connections, L.connections);
-        if (pss != NULL) {
-            parley__http_on_gone(pss);
-            if (pss->conn != NULL)
-                parley__ws_on_closed(wsi, pss);
-        }
-        parley__ws_on_destroy(wsi);
-        return 0;
-
-    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-        /* CVE-2025-11677: `in` may point at a released header table. */
-        (void)in;
-        return parley__ws_confirm_upgrade(wsi);
-
-    case LWS_CALLBACK_RAW_ADOPT:
-        return refuse_raw(wsi);
-    case LWS_CALLBACK_RAW_RX:
-    case LWS_CALLBACK_RAW_WRITEABLE:
-        return -1;
-
-    case LWS_CALLBACK_HTTP:
-        return pss ? parley__http_on_request(wsi, pss) : -1;
-    case LWS_CALLBACK_HTTP_BODY:
-        return pss ? parley__http_on_body(wsi, pss, in, len) : -1;
-    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        return pss ? parley__http_on_body_done(wsi, pss) : -1;
-    case LWS_CALLBACK_HTTP_WRITEABLE:
-        return pss ? parley__http_on_writeable(wsi, pss) : 0;
-    case LWS_CALLBACK_TIMER:
-        return pss ? parley__http_on_timer(wsi, pss) : 0;
-    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
-    case LWS_CALLBACK_CLOSED_HTTP:
-        if (pss != NULL)
-            parley__http_on_gone(pss);
-        return 0;
-
-    case LWS_CALLBACK_ESTABLISHED:
-        return pss ? parley__ws_on_established(wsi, pss) : -1;
-    case LWS_CALLBACK_RECEIVE:
-        return pss ? parley__ws_on_receive(wsi, pss, in, len) : -1;
-    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-        return pss ? parley__ws_on_peer_close(wsi, pss, in, len) : 0;
-    case LWS_CALLBACK_SERVER_WRITEABLE:
-        return pss ? parley__ws_on_writeable(wsi, pss) : 0;
-    case LWS_CALLBACK_CLOSED:
-        if (pss != NULL)
-            parley__ws_on_closed(wsi, pss);
-        return 0;
-
-    default:
-        return 0;
-    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -619,31 +434,50 @@ void parley__listener_drain(const char *reason)
     parley__ws_drain(L.drain_reason);
 }
 
-void parley__listener_close(void)
+unsigned parley__listener_unflushed(void)
 {
-    if (L.ctx == NULL)
-        return;
-    L.draining = 1;
-    /* First pass: lws closes every connection and starts closing its libuv
-     * handles; the loop must run on for them to finish. */
-    lws_context_destroy(L.ctx);
+    unsigned n = 0;
+
+    for (struct parley__sock *s = L.socks; s != NULL; s = s->next)
+        if (!s->closed && s->mode == PARLEY__SOCK_WS)
+            n++;
+    return n;
 }
 
+/* Inside the loop, before the plugins are destroyed: every connection is
+ * closed now (WebSockets hear on_close, held requests on_abort). */
+void parley__listener_close(void)
+{
+    struct parley__sock *s, *next;
+
+    if (!L.listening || L.closing)
+        return;
+    L.closing = 1;
+    L.draining = 1;
+    for (s = L.socks; s != NULL; s = next) {
+        next = s->next;
+        parley__sock_abort(s);
+    }
+    while (L.reqs != NULL) {
+        L_ERROR("%s %s: request still open at close (held %d, dispatched %d, responded %d, discard %llu)",
+               L.reqs->method, L.reqs->path, L.reqs->held, L.reqs->dispatched, L.reqs->responded,
+               (unsigned long long)L.reqs->discard);
+        parley__http_request_free(L.reqs);
+    }
+    uv_close((uv_handle_t *)&L.server, NULL);
+    uv_close((uv_handle_t *)&L.sweep, NULL);
+    uv_close((uv_handle_t *)&L.flush_check, NULL);
+    uv_close((uv_handle_t *)&L.flush_idle, NULL);
+    L.flush_list = NULL;
+}
+
+/* After uv_run returned: free what is left. */
 void parley__listener_finalize(void)
 {
     /* The metrics registry may be freed right after us. */
     memset(&L.m, 0, sizeof L.m);
-    /* Second pass, after uv_run returned: lws frees what the first left. */
-    if (L.ctx_kept != NULL) {
-        if (L.ctx != NULL)
-            lws_context_destroy(L.ctx);
-        L.ctx = NULL;
-        L.ctx_kept = NULL;
-    }
-    if (L.pending_conn != NULL)
-        parley__ws_on_destroy(L.pending_wsi);
     parley__ip_free();
-    free(L.scratch);
+    free(L.rbuf);
     free(L.routes);
     free(L.eps);
     free(L.host);

@@ -1,59 +1,30 @@
 /*
- * HTTP requests on the shared listener: request state in our own
- * allocations (lws frees its per-session data between keep-alive requests),
- * body accumulation under the route's cap, whole responses written in one
- * lws_write from LWS_CALLBACK_HTTP_WRITEABLE, and held requests
- * (long-polling) that outlive lws's 5 s content timeout.
+ * HTTP/1.1 requests on the shared listener: one request at a time per
+ * connection (a pipelined one waits in the connection's input until the
+ * answer before it is queued), heads parsed by http_parse.c, bodies by
+ * Content-Length or chunked under the route's cap, the route's on_request
+ * once the whole body is in, held requests (long-polling) with their own
+ * timer, and the refusals the host answers itself.
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <time.h>
+#include <strings.h>
 
 #include "listener_int.h"
 #include "listener_text.h"
 #include "log.h"
+#include "loop.h"
 
 #define L parley__L
 
-/* The request-line methods lws parses, each its own header token. */
-static const struct {
-    enum lws_token_indexes tok;
-    const char *name;
-} methods[] = {
-    { WSI_TOKEN_GET_URI, "GET" },       { WSI_TOKEN_POST_URI, "POST" },
-    { WSI_TOKEN_OPTIONS_URI, "OPTIONS" }, { WSI_TOKEN_PUT_URI, "PUT" },
-    { WSI_TOKEN_PATCH_URI, "PATCH" },   { WSI_TOKEN_DELETE_URI, "DELETE" },
-    { WSI_TOKEN_HEAD_URI, "HEAD" },     { WSI_TOKEN_CONNECT, "CONNECT" },
-};
-
 #define MAX_HOLD_MS (60ull * 60 * 1000)
-/* How often a held request checks that its peer is still there. */
-#define HOLD_POLL_MS 250ull
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-const char *parley__peer(struct lws *wsi, char *buf, size_t size)
-{
-    if (buf[0] == '\0' && wsi != NULL) {
-        if (lws_get_peer_simple(wsi, buf, size) == NULL)
-            snprintf(buf, size, "unknown");
-        buf[size - 1] = '\0';
-    }
-    return buf;
-}
 
 const char *parley__http_status_text(int status)
 {
     switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
     case 200: return "OK";
     case 201: return "Created";
     case 202: return "Accepted";
@@ -70,6 +41,7 @@ const char *parley__http_status_text(int status)
     case 409: return "Conflict";
     case 411: return "Length Required";
     case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
     case 415: return "Unsupported Media Type";
     case 422: return "Unprocessable Content";
     case 426: return "Upgrade Required";
@@ -80,6 +52,7 @@ const char *parley__http_status_text(int status)
     case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
     default: return status < 300 ? "OK" : status < 400 ? "Redirect" : status < 500 ? "Client Error"
                                                                                      : "Server Error";
     }
@@ -108,119 +81,86 @@ static void list_del(struct parley_http_request *req)
     req->prev = req->next = NULL;
 }
 
-/* Fill req->method and copy the request-line URI (lws's decoded path). */
-static char *copy_method(struct lws *wsi, struct parley_http_request *req, int *uri_len)
+static void hold_timer_closed(uv_handle_t *h)
 {
-    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
-        int n = lws_hdr_total_length(wsi, methods[i].tok);
-        char *uri;
-
-        if (n <= 0)
-            continue;
-        snprintf(req->method, sizeof req->method, "%s", methods[i].name);
-        uri = malloc((size_t)n + 1);
-        if (uri == NULL || lws_hdr_copy(wsi, uri, n + 1, methods[i].tok) < 0) {
-            free(uri);
-            return NULL;
-        }
-        /* "/%00" reaches us as an embedded NUL; the path ends there. */
-        *uri_len = (int)strlen(uri);
-        return uri;
-    }
-    return NULL;
-}
-
-/* lws 4.1.6 has already percent-decoded the path and each query argument
- * (and split the arguments at '&'). Re-encode them so plugins see a
- * well-formed path and a raw query that parley__text_query_param decodes back
- * to exactly what lws decoded. */
-static char *encode_path(const char *uri, int len)
-{
-    size_t cap = (size_t)len * 3 + 1;
-    char *out = malloc(cap);
-
-    /* Also what RFC 3986 never allows unencoded, so a path is safe to put
-     * in a JSON string or a log line as it is. */
-    if (out != NULL && parley__text_pct_encode(uri, (size_t)len, "?#\"<>\\^`{|}", out, cap) < 0) {
-        free(out);
-        out = NULL;
-    }
-    return out;
-}
-
-static char *encode_query(struct lws *wsi)
-{
-    int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
-    size_t cap, o = 0;
-    char *out, *frag;
-
-    if (total <= 0)
-        return strdup("");
-    cap = (size_t)total * 3 + 64;
-    out = malloc(cap);
-    frag = malloc((size_t)total + 1);
-    if (out == NULL || frag == NULL) {
-        free(out);
-        free(frag);
-        return NULL;
-    }
-    out[0] = '\0';
-    for (int i = 0;; i++) {
-        int n = lws_hdr_copy_fragment(wsi, frag, total + 1, WSI_TOKEN_HTTP_URI_ARGS, i);
-        int w;
-
-        if (n < 0)
-            break;
-        if (o > 0)
-            out[o++] = '&';
-        w = parley__text_pct_encode(frag, (size_t)n, "&+#;", out + o, cap - o);
-        if (w < 0)
-            break;
-        o += (size_t)w;
-    }
-    out[o] = '\0';
-    free(frag);
-    return out;
-}
-
-struct parley_http_request *parley__http_request_new(struct lws *wsi)
-{
-    struct parley_http_request *req = calloc(1, sizeof *req);
-    char *uri;
-    int uri_len = 0;
-
-    if (req == NULL)
-        return NULL;
-    req->wsi = wsi;
-    uri = copy_method(wsi, req, &uri_len);
-    if (uri == NULL || (req->path = encode_path(uri, uri_len)) == NULL ||
-        (req->query = encode_query(wsi)) == NULL) {
-        free(uri);
-        parley__http_request_free(req);
-        return NULL;
-    }
-    free(uri);
-    return req;
+    free(h);
 }
 
 void parley__http_request_free(struct parley_http_request *req)
 {
     if (req == NULL)
         return;
+    list_del(req);
+    if (req->hold_timer != NULL)
+        uv_close((uv_handle_t *)req->hold_timer, hold_timer_closed);
     free(req->path);
     free(req->query);
+    free(req->head);
+    free(req->h);
     free(req->body);
-    free(req->resp);
+    free(req->chunked);
     free(req);
 }
 
-static void request_done(struct parley__pss *pss)
+/* Percent-escapes in a path must be two hex digits and never a NUL: the
+ * path reaches plugins raw (no decoding, so no normalisation can turn it
+ * into another handler's path: bad-inputs G11, H24). */
+static int hex_digit(char c)
 {
-    struct parley_http_request *req = pss->req;
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
 
-    pss->req = NULL;
-    list_del(req);
-    parley__http_request_free(req);
+static int path_escapes_ok(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != '%')
+            continue;
+        if (n - i < 3 || !hex_digit(p[i + 1]) || !hex_digit(p[i + 2]))
+            return 0;
+        if (p[i + 1] == '0' && p[i + 2] == '0')
+            return 0;
+        i += 2;
+    }
+    return 1;
+}
+
+static char *dup_range(const char *base, uint32_t off, uint32_t len)
+{
+    char *s = malloc((size_t)len + 1);
+
+    if (s == NULL)
+        return NULL;
+    memcpy(s, base + off, len);
+    s[len] = '\0';
+    return s;
+}
+
+static struct parley_http_request *request_new(struct parley__sock *s, const char *data,
+                                               struct parley__http_head *h)
+{
+    struct parley_http_request *req = calloc(1, sizeof *req);
+
+    if (req == NULL)
+        return NULL;
+    req->sock = s;
+    req->h = h;
+    snprintf(req->method, sizeof req->method, "%s", h->method);
+    snprintf(req->remote, sizeof req->remote, "%s", s->remote);
+    req->head = dup_range(data, 0, (uint32_t)h->head_len);
+    req->path = h->path_len ? dup_range(data, h->path_off, h->path_len) : strdup("*");
+    req->query = dup_range(data, h->query_off, h->query_len);
+    if (req->head == NULL || req->path == NULL || req->query == NULL) {
+        req->h = NULL;
+        parley__http_request_free(req);
+        return NULL;
+    }
+    req->http10 = h->version == 10;
+    req->keepalive = h->keep_alive;
+    req->head_only = strcmp(req->method, "HEAD") == 0;
+    req->expect = h->expect_continue;
+    req->content_length = h->content_length;
+    list_add(req);
+    return req;
 }
 
 /* ------------------------------------------------------------------ */
@@ -234,27 +174,56 @@ static int header_ok(const char *s)
     return 1;
 }
 
-/* Build status line, headers, Content-Length and body into req->resp. */
-static int build_response(struct parley_http_request *req, int status,
-                          const parley_http_header *headers, size_t n_headers, const void *body,
-                          size_t len)
+static int error_body(char *buf, size_t size, const char *code, const char *message)
 {
-    size_t cap = 160 + len, o;
-    unsigned char *buf;
-    char *p;
+    /* Messages are ours (no quotes or backslashes in them) except the
+     * path, which the parser keeps free of both. */
+    return snprintf(buf, size, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, message);
+}
+
+int parley__http_error_response(int status, const char *code, const char *message, int close,
+                                char **out, size_t *out_len)
+{
+    char body[1400];
+    int bl = error_body(body, sizeof body, code, message);
+    size_t cap;
+    char *buf;
     int n;
 
-    for (size_t i = 0; i < n_headers; i++) {
-        if (headers[i].name == NULL || headers[i].value == NULL)
-            return PARLEY_EINVAL;
-        cap += strlen(headers[i].name) + strlen(headers[i].value) + 4;
-    }
-    buf = malloc(LWS_PRE + cap);
+    if (bl < 0 || (size_t)bl >= sizeof body)
+        bl = error_body(body, sizeof body, code, "request refused");
+    cap = 256 + (size_t)bl;
+    buf = malloc(cap);
     if (buf == NULL)
         return PARLEY_ENOMEM;
-    p = (char *)buf + LWS_PRE;
-    n = snprintf(p, cap, "HTTP/1.1 %d %s\r\n", status, parley__http_status_text(status));
-    o = (size_t)n;
+    n = snprintf(buf, cap,
+                 "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                 "%s\r\n%s",
+                 status, parley__http_status_text(status), bl, close ? "Connection: close\r\n" : "",
+                 body);
+    if (n < 0 || (size_t)n >= cap) {
+        free(buf);
+        return PARLEY_EINTERNAL;
+    }
+    *out = buf;
+    *out_len = (size_t)n;
+    return 0;
+}
+
+/* Status line, headers, Content-Length and body in one buffer. */
+static int build_response(struct parley_http_request *req, int status,
+                          const parley_http_header *headers, size_t n_headers, const void *body,
+                          size_t len, char **out, size_t *out_len)
+{
+    size_t cap = 160 + len, o;
+    char *p;
+
+    for (size_t i = 0; i < n_headers; i++)
+        cap += strlen(headers[i].name) + strlen(headers[i].value) + 4;
+    p = malloc(cap);
+    if (p == NULL)
+        return PARLEY_ENOMEM;
+    o = (size_t)snprintf(p, cap, "HTTP/1.1 %d %s\r\n", status, parley__http_status_text(status));
     for (size_t i = 0; i < n_headers; i++) {
         /* The host owns the framing headers. */
         if (strcasecmp(headers[i].name, "content-length") == 0 ||
@@ -269,21 +238,62 @@ static int build_response(struct parley_http_request *req, int status,
     else if (req->http10)
         o += (size_t)snprintf(p + o, cap - o, "Connection: keep-alive\r\n");
     o += (size_t)snprintf(p + o, cap - o, "\r\n");
-    if (len > 0 && !req->head) {
+    if (len > 0 && !req->head_only) {
         memcpy(p + o, body, len);
         o += len;
     }
-    free(req->resp);
-    req->resp = buf;
-    req->resp_len = o;
+    *out = p;
+    *out_len = o;
     return 0;
 }
 
-static int error_body(char *buf, size_t size, const char *code, const char *message)
+/*
+ * The response is queued: the connection is done with this request. The
+ * next one (already buffered, perhaps) may start, unless the connection
+ * closes or a refused body still has to be read past.
+ */
+static void request_answered(struct parley_http_request *req)
 {
-    /* Messages are ours (no quotes or backslashes in them) except the
-     * path, which encode_path left free of both. */
-    return snprintf(buf, size, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, message);
+    struct parley__sock *s = req->sock;
+    int close = req->close_after || !req->keepalive;
+
+    if (s == NULL)
+        return;
+    if (close) {
+        s->req = NULL;
+        req->sock = NULL;
+        parley__sock_finish(s);
+        return;
+    }
+    if (req->discard > 0)
+        return;                 /* http_input drops the rest of the body, then ends it */
+    s->req = NULL;
+    req->sock = NULL;
+    s->deadline_ms = parley__now_ms(NULL) + L.opts.idle_timeout_ms;
+    parley__sock_process(s);
+}
+
+/* Queue a response; the request object stays the caller's to free. */
+static int send_response(struct parley_http_request *req, int status,
+                         const parley_http_header *headers, size_t n_headers, const void *body,
+                         size_t len)
+{
+    char *resp;
+    size_t rl;
+    int rc;
+
+    if (req->sock == NULL)
+        return PARLEY_ECLOSED;
+    rc = build_response(req, status, headers, n_headers, body, len, &resp, &rl);
+    if (rc < 0) {
+        /* Out of memory: close rather than leave the client hanging. */
+        req->close_after = 1;
+        request_answered(req);
+        return rc;
+    }
+    rc = parley__sock_queue_owned(req->sock, resp, rl);
+    request_answered(req);
+    return rc;
 }
 
 static int respond_error(struct parley_http_request *req, int status, const char *code,
@@ -295,84 +305,72 @@ static int respond_error(struct parley_http_request *req, int status, const char
 
     if (n < 0 || (size_t)n >= sizeof body)
         n = error_body(body, sizeof body, code, "request refused");
-    return parley__http_respond(req, status, json, 1, body, (size_t)n);
+    return send_response(req, status, json, 1, body, (size_t)n);
 }
 
-int parley__http_refuse(struct lws *wsi, int status, const char *code, const char *message,
-                        int close)
+static void count_status(int status)
 {
-    char body[1400], head[256];
-    unsigned char *buf;
-    int bl, hl;
-
-    bl = error_body(body, sizeof body, code, message);
-    if (bl < 0 || (size_t)bl >= sizeof body)
-        bl = error_body(body, sizeof body, code, "request refused");
-    hl = snprintf(head, sizeof head,
-                  "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n",
-                  status, parley__http_status_text(status), bl, close ? "Connection: close\r\n" : "");
-    buf = malloc(LWS_PRE + (size_t)hl + (size_t)bl);
-    if (buf == NULL)
-        return -1;
-    memcpy(buf + LWS_PRE, head, (size_t)hl);
-    memcpy(buf + LWS_PRE + hl, body, (size_t)bl);
-    /* lws copies whatever the socket does not take into its own buffer
-     * and flushes it before closing. */
-    if (lws_write(wsi, buf + LWS_PRE, (size_t)hl + (size_t)bl, LWS_WRITE_HTTP) < 0) {
-        free(buf);
-        return -1;
+    switch (status) {
+    case 400: PARLEY__COUNT(http_400); break;
+    case 404: PARLEY__COUNT(http_404); break;
+    case 405: PARLEY__COUNT(refused_connect); break;
+    case 408: PARLEY__COUNT(http_408); break;
+    case 411: PARLEY__COUNT(http_411); break;
+    case 413: PARLEY__COUNT(http_413); break;
+    case 414: PARLEY__COUNT(http_414); break;
+    case 431: PARLEY__COUNT(http_431); break;
+    case 501: PARLEY__COUNT(http_501); break;
+    case 503: PARLEY__COUNT(http_503); break;
+    case 505: PARLEY__COUNT(http_505); break;
+    default: break;
     }
-    free(buf);
-    if (close)
-        return -1;
-    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* A refusal before or instead of the route: the answer, then the
+ * connection closes (gracefully: what the client still sends is read and
+ * dropped, so the answer is not lost to a reset). */
+static long refuse(struct parley__sock *s, int status, const char *code, const char *message)
+{
+    count_status(status);
+    if (status == 405)
+        L_WARN("refusing CONNECT from %s: not a proxy", s->remote);
+    else
+        L_DEBUG("request from %s refused %d: %s", s->remote, status, message);
+    parley__sock_refuse(s, status, code, message);
+    return -1;
+}
+
+/* The same, on a request already parsed; the connection lives when the
+ * rest of the body (if any) is small enough to read past. */
+static void refuse_request(struct parley_http_request *req, int status, const char *code,
+                           const char *message, int keep)
+{
+    count_status(status);
+    req->host_answer = 1;
+    if (!keep)
+        req->close_after = 1;
+    respond_error(req, status, code, message);
 }
 
 /* ------------------------------------------------------------------ */
-/* Incoming requests                                                   */
+/* Dispatch                                                            */
 
-static int parse_length(const char *s, uint64_t *out)
+static void dispatch(struct parley__sock *s, struct parley_http_request *req)
 {
-    uint64_t v = 0;
-
-    if (*s == '\0')
-        return -1;
-    for (; *s != '\0'; s++) {
-        if (*s < '0' || *s > '9' || v > (UINT64_MAX - 9) / 10)
-            return -1;
-        v = v * 10 + (uint64_t)(*s - '0');
-    }
-    *out = v;
-    return 0;
-}
-
-static void connection_semantics(struct lws *wsi, struct parley_http_request *req)
-{
-    char v[16], c[64];
-
-    /* The same rule lws applies in lws_http_action. */
-    req->http10 = !(lws_hdr_copy(wsi, v, sizeof v, WSI_TOKEN_HTTP) > 7 && v[5] == '1' &&
-                    v[7] == '1');
-    req->keepalive = !req->http10;
-    if (lws_hdr_copy(wsi, c, sizeof c, WSI_TOKEN_CONNECTION) > 0) {
-        if (strcasecmp(c, "keep-alive") == 0)
-            req->keepalive = 1;
-        else if (strcasecmp(c, "close") == 0)
-            req->keepalive = 0;
-    }
-}
-
-static void dispatch(struct lws *wsi, struct parley__pss *pss)
-{
-    struct parley_http_request *req = pss->req;
     int rc;
 
+    s->deadline_ms = 0;         /* the route answers; a held request has its own timer */
+    req->dispatched = 1;
     req->headers_ok = 1;
     rc = req->route.on_request(req->route.arg, req);
-    if (pss->req != req)
-        return;                 /* cannot happen: responses are written later */
     req->headers_ok = 0;
-    if (req->responded || req->held)
+    /* Answered, or the connection died inside on_request (a held request
+     * heard on_abort then): done with it. */
+    if (req->responded || req->sock == NULL) {
+        parley__http_request_free(req);
+        return;
+    }
+    if (req->held)
         return;
     if (rc < 0)
         L_WARN("%s %s: route %s failed (%s); answering 500", req->method, req->path,
@@ -380,230 +378,310 @@ static void dispatch(struct lws *wsi, struct parley__pss *pss)
     else
         L_ERROR("%s %s: route %s returned without responding or holding; answering 500",
                 req->method, req->path, req->route.prefix);
+    req->host_answer = 1;
     respond_error(req, 500, "internal", "the handler did not answer");
+    parley__http_request_free(req);
 }
 
-int parley__http_on_request(struct lws *wsi, struct parley__pss *pss)
+/* ------------------------------------------------------------------ */
+/* Input                                                               */
+
+static int is_body_method(const char *m)
 {
-    struct parley_http_request *req;
-    const struct parley__route *route;
-    char cl[32], peer[64] = "";
-    uint64_t length = 0;
-    int has_length, body_method, expect;
+    return strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0;
+}
 
-    if (pss->req != NULL) {
-        /* A request lws started before the last one finished: drop the old. */
-        request_done(pss);
+/* A lone CR or LF in what has arrived of a head: refuse at once rather
+ * than wait for a CRLF CRLF that may never come (bad-inputs G09). */
+static int bare_line_end(const unsigned char *d, size_t from, size_t len)
+{
+    for (size_t i = from; i < len; i++) {
+        if (d[i] == '\n' && (i == 0 || d[i - 1] != '\r'))
+            return 1;
+        if (d[i] == '\r' && i + 1 < len && d[i + 1] != '\n')
+            return 1;
     }
-    req = parley__http_request_new(wsi);
-    if (req == NULL) {
-        L_WARN("request from %s: out of memory or no request line", parley__peer(wsi, peer, sizeof peer));
-        return parley__http_refuse(wsi, 500, "internal", "out of memory", 1);
-    }
-    connection_semantics(wsi, req);
-    req->head = strcmp(req->method, "HEAD") == 0;
-
-    if (L.draining) {
-        PARLEY__COUNT(http_503);
-        L_DEBUG("%s %s: refused, shutting down", req->method, req->path);
-        parley__http_request_free(req);
-        return parley__http_refuse(wsi, 503, "shutting_down", "the server is shutting down", 1);
-    }
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
-        PARLEY__COUNT(http_411);
-        L_DEBUG("%s %s from %s: refused 411, Transfer-Encoding bodies are not supported",
-                req->method, req->path, parley__peer(wsi, peer, sizeof peer));
-        parley__http_request_free(req);
-        return parley__http_refuse(wsi, 411, "length_required",
-                                   "chunked request bodies are not supported; send Content-Length",
-                                   1);
-    }
-    has_length = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0;
-    if (has_length && (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0 ||
-                       parse_length(cl, &length) < 0)) {
-        PARLEY__COUNT(http_400);
-        L_DEBUG("%s %s: refused 400, bad Content-Length", req->method, req->path);
-        parley__http_request_free(req);
-        return parley__http_refuse(wsi, 400, "bad_request", "invalid Content-Length", 1);
-    }
-    body_method = strcmp(req->method, "POST") == 0 || strcmp(req->method, "PUT") == 0 ||
-                  strcmp(req->method, "PATCH") == 0;
-    if (body_method && !has_length) {
-        /* lws would wait for up to 100 MiB of body that never comes. */
-        PARLEY__COUNT(http_411);
-        L_DEBUG("%s %s: refused 411, no Content-Length", req->method, req->path);
-        parley__http_request_free(req);
-        return parley__http_refuse(wsi, 411, "length_required", "Content-Length is required", 1);
-    }
-
-    /* A client that sent "Expect: 100-continue" holds its body back until
-     * it hears 100; if we refuse instead, it never sends the body, so lws
-     * must not wait to discard it: close after the refusal. */
-    expect = length > 0 && !req->http10 &&
-             lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_EXPECT) > 0 &&
-             strcasecmp(cl, "100-continue") == 0;
-
-    route = parley__route_match(req->path);
-    req->max_body = route && route->r.max_body ? route->r.max_body : L.opts.max_body;
-    if (length > req->max_body) {
-        char msg[160];
-        int close = expect || length > (uint64_t)req->max_body + PARLEY__DISCARD_MAX;
-
-        PARLEY__COUNT(http_413);
-        L_WARN("%s %s from %s: refused 413, Content-Length %" PRIu64 " over the cap %zu",
-               req->method, req->path, parley__peer(wsi, peer, sizeof peer), length,
-               req->max_body);
-        snprintf(msg, sizeof msg, "request body of %" PRIu64 " bytes is over the limit of %zu",
-                 length, req->max_body);
-        parley__http_request_free(req);
-        /* Small excess: lws reads and discards it, the connection lives. */
-        return parley__http_refuse(wsi, 413, "payload_too_large", msg, close);
-    }
-    if (route == NULL) {
-        char msg[1200];
-
-        snprintf(msg, sizeof msg, "no route for %s", req->path);
-        PARLEY__COUNT(http_404);
-        L_DEBUG("%s %s: 404, no route", req->method, req->path);
-        parley__http_request_free(req);
-        return parley__http_refuse(wsi, 404, "not_found", msg, expect);
-    }
-    req->route = route->r;
-    req->content_length = length;
-    pss->req = req;
-    list_add(req);
-    if (expect) {
-        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        unsigned char buf[LWS_PRE + sizeof cont];
-
-        memcpy(buf + LWS_PRE, cont, sizeof cont - 1);
-        if (lws_write(wsi, buf + LWS_PRE, sizeof cont - 1, LWS_WRITE_HTTP) < 0)
-            return -1;
-    }
-    /* lws delivers the body (and, for POST, an empty one too) through
-     * HTTP_BODY and HTTP_BODY_COMPLETION; dispatch then. */
-    if (length > 0 || strcmp(req->method, "POST") == 0)
-        return 0;
-    dispatch(wsi, pss);
     return 0;
 }
 
-int parley__http_on_body(struct lws *wsi, struct parley__pss *pss, const void *in, size_t len)
+static int body_append(struct parley_http_request *req, const unsigned char *d, size_t n)
 {
-    struct parley_http_request *req = pss->req;
-
-    if (req == NULL || req->responded)
+    if (n == 0)
         return 0;
-    if (len > req->max_body - req->body_len) {
-        char msg[160];
+    if (req->body_len + n > req->body_cap) {
+        size_t cap = req->content_length > req->body_len + n ? (size_t)req->content_length
+                                                             : req->body_len + n;
+        char *b;
 
-        PARLEY__COUNT(http_413);
-        L_WARN("%s %s: refused 413, body over the cap %zu", req->method, req->path, req->max_body);
-        snprintf(msg, sizeof msg, "request body is over the limit of %zu bytes", req->max_body);
-        request_done(pss);
-        return parley__http_refuse(wsi, 413, "payload_too_large", msg, 1);
-    }
-    if (len == 0)
-        return 0;
-    if (req->body_len + len > req->body_cap) {
-        /* Content-Length is known and within the cap: allocate it once. */
-        size_t cap = req->content_length > req->body_len + len ? (size_t)req->content_length
-                                                               : req->body_len + len;
-        char *b = realloc(req->body, cap + 1);
-
-        if (b == NULL) {
-            request_done(pss);
-            return parley__http_refuse(wsi, 500, "internal", "out of memory", 1);
-        }
+        if (req->chunked != NULL && cap < req->body_cap * 2)
+            cap = req->body_cap * 2;
+        if (cap > req->max_body)
+            cap = req->max_body;
+        b = realloc(req->body, cap + 1);
+        if (b == NULL)
+            return -1;
         req->body = b;
         req->body_cap = cap;
     }
-    memcpy(req->body + req->body_len, in, len);
-    req->body_len += len;
+    memcpy(req->body + req->body_len, d, n);
+    req->body_len += n;
     req->body[req->body_len] = '\0';
     return 0;
 }
 
-int parley__http_on_body_done(struct lws *wsi, struct parley__pss *pss)
+/* Body bytes of the request being read; dispatch once complete. */
+static long body_input(struct parley__sock *s, struct parley_http_request *req,
+                       unsigned char *data, size_t len)
 {
-    if (pss->req == NULL || pss->req->responded || pss->req->held)
-        return 0;
-    dispatch(wsi, pss);
-    return 0;
+    if (req->chunked != NULL) {
+        struct parley__http_refusal why;
+        size_t out = 0;
+        long used = parley__http_chunked_feed(req->chunked, (char *)data, len, &out,
+                                              req->max_body, &why);
+
+        if (used < 0) {
+            s->req = NULL;
+            req->sock = NULL;
+            parley__http_request_free(req);
+            return refuse(s, why.status, why.status == 413 ? "payload_too_large" : "bad_request",
+                          why.message);
+        }
+        if (body_append(req, data, out) < 0) {
+            s->req = NULL;
+            req->sock = NULL;
+            parley__http_request_free(req);
+            return refuse(s, 500, "internal", "out of memory");
+        }
+        if (parley__http_chunked_done(req->chunked))
+            dispatch(s, req);
+        return used;
+    }
+    {
+        size_t want = (size_t)(req->content_length - req->body_len);
+        size_t n = len < want ? len : want;
+
+        if (body_append(req, data, n) < 0) {
+            s->req = NULL;
+            req->sock = NULL;
+            parley__http_request_free(req);
+            return refuse(s, 500, "internal", "out of memory");
+        }
+        if (req->body_len == req->content_length)
+            dispatch(s, req);
+        return (long)n;
+    }
 }
 
-int parley__http_on_writeable(struct lws *wsi, struct parley__pss *pss)
+/* Body bytes after a refusal on a connection that lives on. */
+static long discard_input(struct parley__sock *s, struct parley_http_request *req, size_t len)
 {
-    struct parley_http_request *req = pss->req;
-    int n, close;
+    size_t n = len < req->discard ? len : (size_t)req->discard;
 
-    if (req == NULL || req->resp == NULL)
-        return 0;
-    n = lws_write(wsi, req->resp + LWS_PRE, req->resp_len, LWS_WRITE_HTTP);
-    close = req->close_after || !req->keepalive;
-    request_done(pss);
-    if (n < 0 || close)
-        return -1;              /* lws flushes what it buffered, then closes */
-    return lws_http_transaction_completed(wsi) ? -1 : 0;
+    req->discard -= n;
+    if (req->discard == 0) {
+        s->req = NULL;
+        req->sock = NULL;
+        parley__http_request_free(req);
+        s->deadline_ms = parley__now_ms(NULL) + L.opts.idle_timeout_ms;
+    }
+    return (long)n;
 }
 
-/*
- * The held request's timer (lws_set_timer_usecs). lws does not read a
- * connection in the middle of a transaction, so it would notice a peer that
- * went away only when the hold ends; and with POLLIN left on, an EOF would
- * wake the loop over and over. So a held request's rx is flow-controlled
- * off, and this tick peeks at the socket every HOLD_POLL_MS: EOF or an error
- * means the peer is gone (on_abort, then the connection is killed); past
- * the deadline the plugin hears on_abort and the client gets a 504.
- */
-int parley__http_on_timer(struct lws *wsi, struct parley__pss *pss)
+/* What to do with the request the head describes, before its body. */
+static long start_request(struct parley__sock *s, struct parley_http_request *req, size_t used)
 {
-    struct parley_http_request *req = pss->req;
-    uint64_t now = mono_ms();
-    char b;
-    ssize_t n;
+    struct parley__http_head *h = req->h;
+    const struct parley__route *route;
+    char msg[1200];
 
-    if (req == NULL || !req->held || req->responded || req->aborted)
-        return 0;
-    n = recv(lws_get_socket_fd(wsi), &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-        L_DEBUG("%s %s: peer went away while held", req->method, req->path);
-        req->aborted = 1;
-        if (req->route.on_abort != NULL)
-            req->route.on_abort(req->route.arg, req, req->req_ctx);
-        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    s->req = req;
+    if (L.draining) {
+        refuse_request(req, 503, "shutting_down", "the server is shutting down", 0);
+        parley__http_request_free(req);
+        return -1;
+    }
+    if (h->connection_upgrade &&
+        parley__http_field_has_token(req->head, h, "upgrade", "websocket")) {
+        s->req = NULL;
+        req->sock = NULL;
+        parley__ws_upgrade(s, req);
+        parley__http_request_free(req);
+        return (long)used;
+    }
+    if (is_body_method(req->method) && !h->has_content_length && !h->chunked) {
+        refuse_request(req, 411, "length_required", "Content-Length is required", 0);
+        parley__http_request_free(req);
+        return -1;
+    }
+    route = parley__route_match(req->path);
+    req->max_body = route && route->r.max_body ? route->r.max_body : L.opts.max_body;
+    if (h->content_length > req->max_body) {
+        /* Small excess: read past the body, the connection lives. A client
+         * waiting for 100-continue never sends it: close. */
+        int keep = !req->expect && h->content_length <= (uint64_t)req->max_body + PARLEY__DISCARD_MAX;
+
+        L_WARN("%s %s from %s: refused 413, Content-Length %" PRIu64 " over the cap %zu",
+               req->method, req->path, s->remote, h->content_length, req->max_body);
+        snprintf(msg, sizeof msg, "request body of %" PRIu64 " bytes is over the limit of %zu",
+                 h->content_length, req->max_body);
+        req->discard = keep ? h->content_length : 0;
+        refuse_request(req, 413, "payload_too_large", msg, keep);
+        if (!keep || req->discard == 0) {
+            parley__http_request_free(req);
+            return keep ? (long)used : -1;
+        }
+        return (long)used;
+    }
+    if (route == NULL) {
+        int keep = !req->expect && h->content_length <= PARLEY__DISCARD_MAX && !h->chunked;
+
+        snprintf(msg, sizeof msg, "no route for %s", req->path);
+        L_DEBUG("%s %s: 404, no route", req->method, req->path);
+        req->discard = keep ? h->content_length : 0;
+        refuse_request(req, 404, "not_found", msg, keep);
+        if (req->discard == 0) {
+            parley__http_request_free(req);
+            return keep ? (long)used : -1;
+        }
+        return (long)used;
+    }
+    req->route = route->r;
+    if (h->chunked) {
+        req->chunked = malloc(sizeof *req->chunked);
+        if (req->chunked == NULL) {
+            refuse_request(req, 500, "internal", "out of memory", 0);
+            parley__http_request_free(req);
+            return -1;
+        }
+        parley__http_chunked_init(req->chunked);
+    }
+    if (req->expect && (h->content_length > 0 || h->chunked))
+        (void)parley__sock_queue_copy(s, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    if (h->content_length == 0 && !h->chunked) {
+        dispatch(s, req);
+        return (long)used;
+    }
+    s->deadline_ms = parley__now_ms(NULL) + L.opts.header_timeout_ms;
+    return (long)used;
+}
+
+long parley__http_input(struct parley__sock *s, unsigned char *data, size_t len)
+{
+    struct parley__http_refusal why;
+    struct parley__http_head *h;
+    struct parley_http_request *req = s->req;
+    size_t end, seen;
+
+    if (req != NULL) {
+        if (req->discard > 0)
+            return discard_input(s, req, len);
+        if (!req->dispatched)
+            return body_input(s, req, data, len);
+        return 0;               /* pipelined: waits for the answer */
+    }
+    if (s->head_scanned == 0)
+        s->deadline_ms = parley__now_ms(NULL) + L.opts.header_timeout_ms;
+    seen = s->head_scanned;
+    end = parley__http_head_end((const char *)data, len, &s->head_scanned);
+    if (end == 0) {
+        /* From one byte before what head_end had seen: a CR there may
+         * have been waiting for its LF. */
+        if (bare_line_end(data, seen > 0 ? seen - 1 : 0, len))
+            return refuse(s, 400, "bad_request", "lines must end in CRLF");
+        if (len >= L.opts.max_header)
+            return refuse(s, 431, "header_too_large", "the request head is over listener.max_header");
         return 0;
     }
-    if (now < req->hold_deadline_ms) {
-        uint64_t left = req->hold_deadline_ms - now;
-
-        lws_set_timer_usecs(wsi, (lws_usec_t)(left < HOLD_POLL_MS ? left : HOLD_POLL_MS) * 1000);
-        return 0;
+    s->head_scanned = 0;
+    if (end > L.opts.max_header)
+        return refuse(s, 431, "header_too_large", "the request head is over listener.max_header");
+    h = malloc(sizeof *h);
+    if (h == NULL)
+        return refuse(s, 500, "internal", "out of memory");
+    if (parley__http_parse_head((const char *)data, end, L.opts.max_header, h, &why) < 0) {
+        free(h);
+        return refuse(s, why.status,
+                      why.status == 405 ? "method_not_allowed" :
+                      why.status == 414 ? "uri_too_long" :
+                      why.status == 431 ? "header_too_large" :
+                      why.status == 501 ? "not_implemented" :
+                      why.status == 505 ? "version_not_supported" : "bad_request",
+                      why.message);
     }
-    L_DEBUG("%s %s: held request timed out", req->method, req->path);
+    if (h->path_len > 0 && !path_escapes_ok((const char *)data + h->path_off, h->path_len)) {
+        free(h);
+        return refuse(s, 400, "bad_request", "the path has a malformed or NUL percent-escape");
+    }
+    req = request_new(s, (const char *)data, h);
+    if (req == NULL) {
+        free(h);
+        return refuse(s, 500, "internal", "out of memory");
+    }
+    return start_request(s, req, end);
+}
+
+void parley__http_timeout(struct parley__sock *s)
+{
+    struct parley_http_request *req = s->req;
+
+    if (req != NULL && req->dispatched)
+        return;                 /* the route's (a held request has its own timer) */
+    if (req == NULL && s->in_len == 0) {
+        L_DEBUG("idle keep-alive connection from %s closed", s->remote);
+        parley__sock_finish(s);
+        return;
+    }
+    if (req != NULL) {
+        s->req = NULL;
+        req->sock = NULL;
+        parley__http_request_free(req);
+    }
+    PARLEY__COUNT(http_408);
+    L_DEBUG("request from %s: head or body not complete within listener.header_timeout",
+            s->remote);
+    parley__sock_refuse(s, 408, "request_timeout",
+                        "the request did not arrive within listener.header_timeout");
+}
+
+/* ------------------------------------------------------------------ */
+/* Held requests, the connection going away, drain                     */
+
+static void abort_held(struct parley_http_request *req)
+{
+    if (!req->held || req->responded || req->aborted)
+        return;
     req->aborted = 1;
     if (req->route.on_abort != NULL)
         req->route.on_abort(req->route.arg, req, req->req_ctx);
-    req->host_answer = 1;
-    respond_error(req, 504, "hold_timeout", "the held request timed out");
-    return 0;
 }
 
-/* The session ends (peer gone, transaction over, connection closed): a held
- * request still unanswered hears on_abort exactly once, then it is freed. */
-void parley__http_on_gone(struct parley__pss *pss)
+void parley__http_sock_gone(struct parley__sock *s)
 {
-    struct parley_http_request *req = pss->req;
+    struct parley_http_request *req = s->req;
 
+    s->req = NULL;
     if (req == NULL)
         return;
-    if (req->held && !req->responded && !req->aborted) {
-        req->aborted = 1;
-        L_DEBUG("%s %s: peer went away while held", req->method, req->path);
-        if (req->route.on_abort != NULL)
-            req->route.on_abort(req->route.arg, req, req->req_ctx);
+    req->sock = NULL;
+    if (req->dispatched && !req->responded) {
+        L_DEBUG("%s %s: peer went away before the answer", req->method, req->path);
+        abort_held(req);
+        if (req->headers_ok)
+            return;             /* inside on_request: dispatch frees it */
     }
-    request_done(pss);
+    parley__http_request_free(req);
+}
+
+static void on_hold_timeout(uv_timer_t *t)
+{
+    struct parley_http_request *req = t->data;
+
+    if (req->responded || req->aborted)
+        return;
+    L_DEBUG("%s %s: held request timed out", req->method, req->path);
+    abort_held(req);
+    refuse_request(req, 504, "hold_timeout", "the held request timed out", 1);
+    parley__http_request_free(req);
 }
 
 void parley__http_drain(void)
@@ -614,12 +692,9 @@ void parley__http_drain(void)
         next = req->next;
         if (!req->held || req->responded || req->aborted)
             continue;
-        req->aborted = 1;
-        if (req->route.on_abort != NULL)
-            req->route.on_abort(req->route.arg, req, req->req_ctx);
-        req->close_after = 1;
-        req->host_answer = 1;
-        respond_error(req, 503, "shutting_down", "the server is shutting down");
+        abort_held(req);
+        refuse_request(req, 503, "shutting_down", "the server is shutting down", 0);
+        parley__http_request_free(req);
     }
 }
 
@@ -652,59 +727,18 @@ int parley__http_query_param(const parley_http_request *req, const char *key, ch
 int parley__http_header(const parley_http_request *req, const char *name, char *out,
                         size_t out_size)
 {
-    char lname[128];
-    size_t nlen;
     int n;
 
     if (req == NULL || name == NULL || out == NULL || out_size == 0 || out_size > INT32_MAX)
         return PARLEY_EINVAL;
     out[0] = '\0';
-    if (!req->headers_ok || req->wsi == NULL)
+    if (!req->headers_ok || req->h == NULL)
         return PARLEY_ENOTFOUND;
-    nlen = strlen(name);
-    if (nlen == 0 || nlen + 2 > sizeof lname)
+    n = parley__http_field_get(req->head, req->h, name, out, out_size);
+    if (n == -1)
         return PARLEY_ENOTFOUND;
-    /* Known headers live in lws's token table ("origin:"), lower case. */
-    for (size_t i = 0; i < nlen; i++) {
-        char c = name[i];
-
-        lname[i] = (char)(c >= 'A' && c <= 'Z' ? c + 'a' - 'A' : c);
-    }
-    lname[nlen] = ':';
-    lname[nlen + 1] = '\0';
-    for (int t = 0; t < WSI_TOKEN_COUNT; t++) {
-        const unsigned char *s = lws_token_to_string((enum lws_token_indexes)t);
-
-        if (s == NULL || strcmp((const char *)s, lname) != 0)
-            continue;
-        n = lws_hdr_total_length(req->wsi, (enum lws_token_indexes)t);
-        if (n <= 0)
-            return PARLEY_ENOTFOUND;
-        if ((size_t)n >= out_size)
-            return PARLEY_ETOOBIG;
-        n = lws_hdr_copy(req->wsi, out, (int)out_size, (enum lws_token_indexes)t);
-        return n < 0 ? PARLEY_ETOOBIG : n;
-    }
-    /* Anything else is a custom header, stored by lws with its colon. */
-    n = lws_hdr_custom_length(req->wsi, lname, (int)nlen + 1);
-    if (n < 0)
-        return PARLEY_ENOTFOUND;
-    if ((size_t)n >= out_size)
-        return PARLEY_ETOOBIG;
-    n = lws_hdr_custom_copy(req->wsi, out, (int)out_size, lname, (int)nlen + 1);
     if (n < 0)
         return PARLEY_ETOOBIG;
-    /* lws keeps the whitespace after the colon of custom headers. */
-    {
-        int skip = 0;
-
-        while (skip < n && (out[skip] == ' ' || out[skip] == '\t'))
-            skip++;
-        if (skip > 0) {
-            memmove(out, out + skip, (size_t)(n - skip) + 1);
-            n -= skip;
-        }
-    }
     return n;
 }
 
@@ -722,17 +756,13 @@ const void *parley__http_body(const parley_http_request *req, size_t *len)
 
 const char *parley__http_remote_addr(const parley_http_request *req)
 {
-    struct parley_http_request *r = (struct parley_http_request *)req;
-
-    if (r == NULL)
-        return "";
-    return parley__peer(r->wsi, r->remote, sizeof r->remote);
+    return req ? req->remote : "";
 }
 
 int parley__http_respond(parley_http_request *req, int status, const parley_http_header *headers,
                          size_t n_headers, const void *body, size_t len)
 {
-    int rc;
+    int rc = 0;
 
     if (req == NULL || req->upgrade)
         return PARLEY_EINVAL;
@@ -743,67 +773,57 @@ int parley__http_respond(parley_http_request *req, int status, const parley_http
                 req->route.prefix);
         return PARLEY_EINVAL;
     }
-    if (req->wsi == NULL)
-        return PARLEY_ECLOSED;
     if (status < 100 || status > 599 || (body == NULL && len > 0) ||
         (n_headers > 0 && headers == NULL)) {
         L_ERROR("%s %s: http_respond with status %d, body %s, %zu headers: answering 500",
                 req->method, req->path, status, body ? "set" : "NULL", n_headers);
         rc = PARLEY_EINVAL;
+    }
+    for (size_t i = 0; rc == 0 && i < n_headers; i++)
+        if (headers[i].name == NULL || headers[i].value == NULL || !header_ok(headers[i].name) ||
+            !header_ok(headers[i].value) || headers[i].name[0] == '\0') {
+            L_ERROR("%s %s: response header %zu has CR/LF or is empty: answering 500",
+                    req->method, req->path, i);
+            rc = PARLEY_EINVAL;
+        }
+    if (rc < 0) {
         headers = NULL;
         n_headers = 0;
         status = 500;
         body = "";
         len = 0;
-    } else {
-        rc = 0;
-        for (size_t i = 0; i < n_headers; i++)
-            if (headers[i].name == NULL || headers[i].value == NULL || !header_ok(headers[i].name) ||
-                !header_ok(headers[i].value) || headers[i].name[0] == '\0') {
-                L_ERROR("%s %s: response header %zu has CR/LF or is empty: answering 500",
-                        req->method, req->path, i);
-                rc = PARLEY_EINVAL;
-                headers = NULL;
-                n_headers = 0;
-                status = 500;
-                body = "";
-                len = 0;
-                break;
-            }
-    }
-    if (build_response(req, status, headers, n_headers, body, len) < 0) {
-        /* Out of memory: close rather than leave the client hanging. */
-        req->responded = 1;
-        req->close_after = 1;
-        lws_set_timeout(req->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-        return PARLEY_ENOMEM;
     }
     req->responded = 1;
-    if (req->held) {
-        lws_set_timer_usecs(req->wsi, LWS_SET_TIMER_USEC_CANCEL);
-        lws_rx_flow_control(req->wsi, 1);
+    if (req->sock == NULL) {
+        if (req->held && !req->headers_ok)
+            parley__http_request_free(req);
+        return PARLEY_ECLOSED;
     }
-    lws_callback_on_writable(req->wsi);
-    return rc;
+    {
+        int held = req->held && !req->headers_ok;
+        int r = send_response(req, status, headers, n_headers, body, len);
+
+        if (held)
+            parley__http_request_free(req);   /* dispatch frees the others */
+        return rc < 0 ? rc : r;
+    }
 }
 
 int parley__http_hold(parley_http_request *req, uint64_t timeout_ms, void *req_ctx)
 {
-    if (req == NULL || req->upgrade || req->wsi == NULL)
+    if (req == NULL || req->upgrade || req->sock == NULL)
         return PARLEY_EINVAL;
     if (req->responded || req->held)
         return PARLEY_EINVAL;
     if (timeout_ms == 0 || timeout_ms > MAX_HOLD_MS)
         timeout_ms = timeout_ms == 0 ? L.opts.idle_timeout_ms : MAX_HOLD_MS;
+    req->hold_timer = malloc(sizeof *req->hold_timer);
+    if (req->hold_timer == NULL)
+        return PARLEY_ENOMEM;
+    uv_timer_init(parley__loop(), req->hold_timer);
+    req->hold_timer->data = req;
+    uv_timer_start(req->hold_timer, on_hold_timeout, timeout_ms, 0);
     req->held = 1;
     req->req_ctx = req_ctx;
-    /* lws armed PENDING_TIMEOUT_HTTP_CONTENT (timeout_secs, 5 s by default)
-     * when the headers arrived and kills the connection when it fires.
-     * Replace it by a backstop past our own, precise hold timer. */
-    lws_set_timeout(req->wsi, PENDING_TIMEOUT_USER_OK, (int)(timeout_ms / 1000) + 10);
-    req->hold_deadline_ms = mono_ms() + timeout_ms;
-    lws_rx_flow_control(req->wsi, 0);
-    lws_set_timer_usecs(req->wsi,
-                        (lws_usec_t)(timeout_ms < HOLD_POLL_MS ? timeout_ms : HOLD_POLL_MS) * 1000);
     return 0;
 }

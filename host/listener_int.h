@@ -1,8 +1,9 @@
 /*
- * Listener internals shared by listener.c (context, routing, the lws
- * callback), listener_http.c (requests) and listener_ws.c (WebSocket
- * connections and the write path). Not for other modules: they use
- * listener.h.
+ * Listener internals shared by listener.c (options, tables, accept, drain),
+ * listener_sock.c (one TCP connection: reads, the write queue, closing,
+ * timeouts), listener_http.c (HTTP/1.1 requests), listener_ws.c (WebSocket
+ * connections) and listener_ip.c (per-address limits). Not for other
+ * modules: they use listener.h.
  */
 #ifndef PARLEY__LISTENER_INT_H
 #define PARLEY__LISTENER_INT_H
@@ -10,8 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <libwebsockets.h>
+#include <uv.h>
 
+#include "http_parse.h"
 #include "listener.h"
 #include "metrics.h"
 
@@ -21,12 +23,18 @@
 #define L_WARN(...)  parley__log(PARLEY_LOG_WARN, PARLEY__LOG_COMPONENT, __VA_ARGS__)
 #define L_ERROR(...) parley__log(PARLEY_LOG_ERROR, PARLEY__LOG_COMPONENT, __VA_ARGS__)
 
-/* Bytes copied into one write batch at most (the shared scratch buffer). */
-#define PARLEY__WRITE_BATCH (64 * 1024)
 /* A body over the cap by at most this much is read and discarded so the
  * 413 reaches the client on a live keep-alive connection; beyond it the
  * connection is closed after the 413. */
 #define PARLEY__DISCARD_MAX (1024 * 1024)
+/* iovecs handed to one writev. */
+#define PARLEY__WRITE_IOV 64
+/* After our last byte, a closing connection is read (and the bytes
+ * dropped) for this long, so the kernel does not answer the client's
+ * in-flight bytes with a reset that destroys our response (RFC 9112 9.6,
+ * "lingering close"). Bounded in time only, as nginx's lingering_time:
+ * dropping bytes costs no memory. */
+#define PARLEY__LINGER_MS 2000
 
 struct parley__route {
     parley_http_route r;        /* the plugin's route, copied */
@@ -38,67 +46,118 @@ struct parley__endpoint {
     size_t prefix_len;
 };
 
-/* lws per-session data. lws frees and re-zeroes it between keep-alive
- * requests and on the upgrade to WebSocket, so it holds only pointers to
- * our own allocations, and every path that ends a session clears them. */
-struct parley__pss {
-    struct parley_http_request *req;
-    struct parley_conn *conn;
+struct ip_entry;
+
+/* One piece of output: a shared frame (retained) or a buffer we own. */
+struct parley__out {
+    const unsigned char *data;
+    size_t len;
+    parley_frame *frame;        /* released once written */
+    void *owned;                /* freed once written */
+};
+
+enum parley__sock_mode {
+    PARLEY__SOCK_HTTP,          /* requests, one at a time */
+    PARLEY__SOCK_WS,            /* upgraded */
+    PARLEY__SOCK_LINGER,        /* our last byte is queued: shut down, drop what comes */
+};
+
+/* One accepted TCP connection. */
+struct parley__sock {
+    uv_tcp_t tcp;               /* first: the handle is the sock */
+    struct parley__sock *prev, *next;
+    struct ip_entry *ip;        /* listener_ip.c: the address it counts under */
+    enum parley__sock_mode mode;
+    /* Input not consumed yet (a partial head, body or frame, or a
+     * pipelined request); NULL when there is none. */
+    unsigned char *in;
+    size_t in_len, in_cap;
+    size_t head_scanned;        /* parley__http_head_end's position */
+    /* Output: a ring of pieces, written with writev. */
+    struct parley__out *out;
+    uint32_t out_cap, out_head, out_count;
+    size_t out_off;             /* bytes of the head piece already written */
+    size_t out_bytes;           /* bytes queued, out_off not subtracted */
+    uv_write_t *wreq;           /* libuv is finishing a write the socket did not take */
+    uint32_t wreq_pieces;       /* ... of this many pieces from out_head */
+    uv_shutdown_t *sreq;
+    /* Time limits (parley__now_ms), checked by the listener's sweep. */
+    uint64_t deadline_ms;       /* 0: none */
+    uint64_t last_rx_ms;
+    uint64_t lingered;          /* bytes dropped while lingering */
+    struct parley__sock *flush_next;
+    struct parley_http_request *req;   /* HTTP: the request being read or answered */
+    struct parley_conn *conn;          /* WebSocket */
+    unsigned flush_pending : 1;
+    unsigned reading : 1;       /* uv_read_start is on */
+    unsigned closed : 1;        /* uv_close was called */
+    unsigned shut : 1;          /* uv_shutdown was called */
+    unsigned close_when_flushed : 1;
+    unsigned processing : 1;    /* inside the input loop: do not re-enter it */
+    unsigned reprocess : 1;     /* buffered input became runnable meanwhile */
+    char remote[48];
 };
 
 struct parley_http_request {
-    struct lws *wsi;
+    struct parley__sock *sock;  /* NULL once the connection is gone */
     parley_http_route route;    /* copy: the route table may grow meanwhile */
-    char method[8];
-    char *path;                 /* re-encoded (lws decodes and normalizes) */
-    char *query;                /* re-encoded, "" when none */
+    char method[16];
+    char *path;                 /* raw (escapes checked, not decoded) */
+    char *query;                /* raw, "" when none */
+    char *head;                 /* the head's bytes, for http_header */
+    struct parley__http_head *h;
     char *body;
     size_t body_len, body_cap, max_body;
     uint64_t content_length;
+    uint64_t discard;           /* body bytes to drop after a refusal */
+    struct parley__http_chunked *chunked;
     void *req_ctx;
-    uint64_t hold_deadline_ms;  /* monotonic */
-    unsigned headers_ok : 1;    /* inside on_request / on_upgrade: lws headers readable */
+    uv_timer_t *hold_timer;
+    unsigned headers_ok : 1;    /* inside on_request / on_upgrade */
+    unsigned dispatched : 1;    /* on_request ran */
     unsigned held : 1;
     unsigned responded : 1;     /* http_respond was called (the plugin is done with it) */
     unsigned aborted : 1;       /* on_abort ran: the plugin may not answer any more */
     unsigned host_answer : 1;   /* the host answers an aborted request itself (504, 503) */
-    unsigned head : 1;          /* HEAD: no body in the response */
-    unsigned keepalive : 1;     /* what lws will do after the response */
+    unsigned head_only : 1;     /* HEAD: no body in the response */
+    unsigned keepalive : 1;
     unsigned http10 : 1;
     unsigned close_after : 1;   /* close the connection once the response is out */
     unsigned upgrade : 1;       /* a transient request for on_upgrade */
-    unsigned char *resp;        /* LWS_PRE + the whole response */
-    size_t resp_len;
-    char remote[64];
+    unsigned expect : 1;        /* Expect: 100-continue */
+    char remote[48];
     struct parley_http_request *prev, *next;
 };
 
 struct parley_conn {
-    struct lws *wsi;
+    struct parley__sock *sock;  /* NULL once closed */
     parley_ws_endpoint ep;
     void *conn_ctx;
     size_t max_message;
-    /* Send queue: a ring of frame pointers, grown by doubling, never per send. */
-    parley_frame **ring;
-    uint32_t ring_cap, ring_head, ring_count;
-    size_t queued;              /* wire bytes in the ring */
-    /* Receive: one message being reassembled. */
+    /* The frame being read. */
+    uint64_t frame_left;        /* payload bytes of it still to come */
+    uint64_t frame_off;         /* payload bytes of it already read (mask phase) */
+    unsigned char mask[4];
+    unsigned frame_open : 1;    /* a data frame's payload is being read */
+    unsigned frame_final : 1;
+    /* The message being reassembled. */
     unsigned char *rx;
     size_t rx_len, rx_cap;
-    int rx_binary;
-    int rx_active;
-    unsigned rx_frames;         /* frames of the message being reassembled */
-    int rx_frame_open;          /* the last piece left part of its frame to come */
+    unsigned rx_binary : 1;
+    unsigned rx_active : 1;     /* a message is open (its first frame was not final) */
+    unsigned rx_frames;
     /* Closing. */
     int close_code;             /* ours, once we started a close */
     int peer_code;              /* from the peer's close frame */
-    char close_reason[124];
     unsigned closing : 1;       /* a close is pending (after the queue drains) */
-    unsigned close_sent : 1;    /* our close frame is written; waiting for the peer's */
+    unsigned close_sent : 1;    /* our close frame is queued: nothing may follow */
+    unsigned peer_closed : 1;   /* the peer's close frame arrived */
+    unsigned ping_sent : 1;     /* a liveness ping is out, no answer yet */
     unsigned opened : 1;        /* on_open ran */
     unsigned closed : 1;        /* on_close ran */
     unsigned delivering : 1;    /* rx is being handed to on_message: do not free it */
-    char remote[64];
+    char close_reason[124];
+    char remote[48];
     struct parley_conn *prev, *next;
 };
 
@@ -108,15 +167,16 @@ struct parley__listener_metrics {
     parley_metric *websockets;        /* gauge: open WebSocket connections */
     parley_metric *refused_limit;     /* connections refused at max_connections */
     parley_metric *refused_draining;  /* connections refused while draining */
-    parley_metric *refused_upgrade;   /* upgrades hung up: not websocket, h2c, no endpoint */
+    parley_metric *refused_upgrade;   /* upgrades refused: not websocket, no endpoint */
     parley_metric *refused_connect;   /* CONNECT requests */
     parley_metric *refused_per_ip;    /* connections refused at max_connections_per_ip */
     parley_metric *refused_rate;      /* connections refused by connect_rate_per_ip */
     parley_metric *ws_shed;           /* WebSockets closed for client_memory_max */
     parley_metric *client_memory;     /* gauge: bytes queued on all WebSockets */
-    parley_metric *http_400, *http_404, *http_411, *http_413, *http_503;
-    parley_metric *ws_1007, *ws_1009, *ws_slow; /* WebSockets closed for invalid UTF-8, size, slowness */
-    parley_metric *ws_writes;         /* lws_write calls on WebSockets */
+    parley_metric *http_400, *http_404, *http_408, *http_411, *http_413, *http_414, *http_431,
+        *http_501, *http_503, *http_505;
+    parley_metric *ws_1002, *ws_1007, *ws_1009, *ws_slow; /* WebSockets closed for a limit */
+    parley_metric *ws_writes;         /* writev calls on WebSockets */
     parley_metric *ws_frames;         /* frames written */
     parley_metric *ws_bytes;          /* bytes written */
 };
@@ -127,9 +187,11 @@ struct parley__listener {
     struct parley__listener_options opts;
     char *host;
     int initialized;
-    struct lws_context *ctx;     /* lws sets it NULL when fully destroyed (pcontext) */
-    struct lws_context *ctx_kept;/* for the second destroy */
-    struct lws_vhost *vhost;
+    int listening;
+    uv_tcp_t server;
+    uv_timer_t sweep;
+    uv_check_t flush_check;
+    uv_idle_t flush_idle;
     int port;
     struct parley__route *routes;
     size_t n_routes, cap_routes;
@@ -138,14 +200,14 @@ struct parley__listener {
     unsigned connections;
     size_t queued_total;               /* bytes queued on every WebSocket (client_memory_max) */
     int draining;
+    int closing;                       /* listener_close ran */
     char drain_reason[124];
+    struct parley__sock *socks;        /* every open connection */
+    struct parley__sock *flush_list;   /* connections with output to write */
     struct parley_http_request *reqs;  /* every live request */
     struct parley_conn *conns;         /* every live WebSocket */
-    unsigned char *scratch;            /* LWS_PRE + PARLEY__WRITE_BATCH */
-    /* An upgrade accepted in CONFIRM_UPGRADE, claimed in ESTABLISHED (lws
-     * frees the per-session data in between, synchronously on one stack). */
-    struct lws *pending_wsi;
-    struct parley_conn *pending_conn;
+    unsigned char *rbuf;               /* the one read buffer, 64 KiB */
+    int rbuf_busy;
 };
 
 extern struct parley__listener parley__L;
@@ -154,43 +216,70 @@ extern struct parley__listener parley__L;
 const struct parley__route *parley__route_match(const char *path);
 const struct parley__endpoint *parley__endpoint_match(const char *path);
 
-/* listener_http.c */
-int parley__http_on_request(struct lws *wsi, struct parley__pss *pss);
-int parley__http_on_body(struct lws *wsi, struct parley__pss *pss, const void *in, size_t len);
-int parley__http_on_body_done(struct lws *wsi, struct parley__pss *pss);
-int parley__http_on_writeable(struct lws *wsi, struct parley__pss *pss);
-int parley__http_on_timer(struct lws *wsi, struct parley__pss *pss);
-void parley__http_on_gone(struct parley__pss *pss);
+/* listener_sock.c */
+void parley__sock_accepted(struct parley__sock *s);
+/* Queue output; it goes out with the next flush (after this loop turn's
+ * callbacks). `frame` is retained; `owned` is freed once written. */
+int parley__sock_queue_frame(struct parley__sock *s, parley_frame *frame);
+int parley__sock_queue_owned(struct parley__sock *s, void *buf, size_t len);
+int parley__sock_queue_copy(struct parley__sock *s, const void *data, size_t len);
+/* Drop every queued piece not yet handed to the kernel. */
+void parley__sock_queue_drop(struct parley__sock *s);
+/* Close once what is queued is out: shut down our side, drop what the
+ * client still sends for PARLEY__LINGER_MS, then close. */
+void parley__sock_finish(struct parley__sock *s);
+/* Close now; what is queued is lost. */
+void parley__sock_abort(struct parley__sock *s);
+/* Stop or resume taking input (a request being answered holds the next). */
+void parley__sock_pause(struct parley__sock *s);
+void parley__sock_resume(struct parley__sock *s);
+/* Run the input already buffered (after a request finished). */
+void parley__sock_process(struct parley__sock *s);
+/* Consume `n` bytes at the front of the buffered input. */
+void parley__sock_consume(struct parley__sock *s, size_t n);
+/* The listener's periodic check of every connection's time limits. */
+void parley__sock_sweep(uint64_t now);
+/* Bytes that reached the kernel, pieces that did not: for the drain. */
+int parley__sock_flushed(const struct parley__sock *s);
+void parley__sock_flush_all(void);
+/* A canned refusal before any request was read (limits, draining). */
+void parley__sock_refuse(struct parley__sock *s, int status, const char *code,
+                         const char *message);
+
+/* listener_http.c: input on an HTTP connection. Returns bytes consumed
+ * from data[0..len) (0: need more), or -1 when the connection is done for
+ * (already closed or finishing). */
+long parley__http_input(struct parley__sock *s, unsigned char *data, size_t len);
+/* The connection went away (EOF, error, close). */
+void parley__http_sock_gone(struct parley__sock *s);
+/* A head or body did not arrive in time. */
+void parley__http_timeout(struct parley__sock *s);
 void parley__http_drain(void);
-/* Write a complete response at once from inside an lws HTTP callback (a
- * refusal). Returns what the callback should return. */
-int parley__http_refuse(struct lws *wsi, int status, const char *code, const char *message,
-                        int close);
-/* Fill a transient request for on_upgrade; free with parley__http_request_free. */
-struct parley_http_request *parley__http_request_new(struct lws *wsi);
 void parley__http_request_free(struct parley_http_request *req);
 /* "Not Found" for 404 and so on. */
 const char *parley__http_status_text(int status);
-/* The peer address of wsi, cached in buf. */
-const char *parley__peer(struct lws *wsi, char *buf, size_t size);
+/* A whole response (status line, headers, JSON error body) in one buffer. */
+int parley__http_error_response(int status, const char *code, const char *message, int close,
+                                char **out, size_t *out_len);
 
 /* listener_ip.c: per-address limits. admit runs at accept: 0, or the HTTP
- * status to refuse with (code and message for the body). attach/detach
- * count the connection under its address (lws opaque user data). */
-int parley__ip_admit(int fd, const char **code, const char **message);
-void parley__ip_attach(struct lws *wsi);
-void parley__ip_detach(struct lws *wsi);
+ * status to refuse with (code and message for the body); it also records
+ * the address in s->ip. release forgets the connection. */
+int parley__ip_admit(struct parley__sock *s, const char **code, const char **message);
+void parley__ip_release(struct parley__sock *s);
 void parley__ip_free(void);
 
 /* listener_ws.c */
-int parley__ws_confirm_upgrade(struct lws *wsi);
-int parley__ws_on_established(struct lws *wsi, struct parley__pss *pss);
-int parley__ws_on_receive(struct lws *wsi, struct parley__pss *pss, const void *in, size_t len);
-int parley__ws_on_peer_close(struct lws *wsi, struct parley__pss *pss, const void *in,
-                             size_t len);
-int parley__ws_on_writeable(struct lws *wsi, struct parley__pss *pss);
-void parley__ws_on_closed(struct lws *wsi, struct parley__pss *pss);
-void parley__ws_on_destroy(struct lws *wsi);
+/* Take an upgrade request; returns 1 when the connection is now a
+ * WebSocket (the 101 is queued), 0 when it was refused (answer queued,
+ * connection finishing). `consumed` is the head's length. */
+int parley__ws_upgrade(struct parley__sock *s, struct parley_http_request *req);
+long parley__ws_input(struct parley__sock *s, unsigned char *data, size_t len);
+void parley__ws_sock_gone(struct parley__sock *s);
+/* The sweep: ping a silent connection, give up on one that never answers. */
+void parley__ws_check(struct parley__sock *s, uint64_t now);
+/* Output was written: a close frame may follow, a queue was freed. */
+void parley__ws_flushed(struct parley__sock *s);
 void parley__ws_drain(const char *reason);
 
 #endif /* PARLEY__LISTENER_INT_H */

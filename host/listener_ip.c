@@ -2,19 +2,15 @@
  * Per-address limits: how many connections one client address may hold
  * open (listener.max_connections_per_ip) and how fast it may open new ones
  * (a token bucket, listener.connect_rate_per_ip per second, as deep as
- * listener.connect_burst_per_ip). Both are checked when lws accepts the
- * socket (FILTER_NETWORK_CONNECTION), before a byte of HTTP is read, so a
- * refused client never reaches the WebSocket upgrade or a polling
- * handshake.
+ * listener.connect_burst_per_ip). Both are checked when the socket is
+ * accepted, before a byte of HTTP is read, so a refused client never
+ * reaches the WebSocket upgrade or a polling handshake.
  *
  * An address is its raw bytes (IPv4, or the 16 bytes of IPv6), so
  * "::ffff:1.2.3.4" and "1.2.3.4" are different addresses. Loopback is not
  * exempt. Entries live in a chained hash table; one with no open
  * connection is freed once its bucket would be full again, so the table
  * holds the addresses with connections plus the recently refused ones.
- * Which entry a connection counts under is kept in a second table keyed by
- * the wsi: lws overwrites the wsi's opaque user data after WSI_CREATE
- * (adoption copies info->opaque in), so that cannot hold it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -38,26 +34,16 @@ struct ip_entry {
     uint64_t tokens_at_ms;
 };
 
-struct wsi_link {
-    struct wsi_link *next;
-    const struct lws *wsi;
-    struct ip_entry *e;
-};
-
 static struct ip_entry *table[IP_BUCKETS];
-static struct wsi_link *links[IP_BUCKETS];
 static size_t n_entries;
 static unsigned sweep_at;
-/* Admitted at accept, claimed by the wsi lws creates for it right after
- * (WSI_CREATE comes before lws stores the socket in the wsi). */
-static struct ip_entry *admitted;
 
-static int addr_of(int fd, unsigned char out[16], unsigned char *len)
+static int addr_of(struct parley__sock *s, unsigned char out[16], unsigned char *len)
 {
     struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
+    int sl = sizeof ss;
 
-    if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &sl) != 0)
+    if (uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&ss, &sl) != 0)
         return -1;
     if (ss.ss_family == AF_INET) {
         memcpy(out, &((struct sockaddr_in *)&ss)->sin_addr, 4);
@@ -149,16 +135,15 @@ static struct ip_entry *find(const unsigned char *a, unsigned char len, int crea
     return e;
 }
 
-int parley__ip_admit(int fd, const char **code, const char **message)
+int parley__ip_admit(struct parley__sock *s, const char **code, const char **message)
 {
     unsigned char a[16], len;
     uint64_t now = parley__now_ms(NULL);
     struct ip_entry *e;
 
     sweep(now, 0);
-    if (addr_of(fd, a, &len) != 0)
-        return 0;               /* no address (a UNIX socket): nothing to count */
-    admitted = NULL;
+    if (addr_of(s, a, &len) != 0)
+        return 0;               /* no address: nothing to count */
     e = find(a, len, 1, now);
     if (e == NULL)
         return 0;               /* out of memory: do not refuse for our own failure */
@@ -179,68 +164,21 @@ int parley__ip_admit(int fd, const char **code, const char **message)
         }
         e->tokens_milli -= 1000;
     }
-    admitted = e;
+    s->ip = e;
+    e->open++;
     return 0;
 }
 
-static unsigned wsi_hash(const struct lws *wsi)
+void parley__ip_release(struct parley__sock *s)
 {
-    uintptr_t v = (uintptr_t)wsi;
-
-    return (unsigned)((v >> 4) ^ (v >> 16)) % IP_BUCKETS;
-}
-
-void parley__ip_attach(struct lws *wsi)
-{
-    struct wsi_link *k;
-    unsigned char a[16], len;
-    struct ip_entry *e = admitted;
-
-    admitted = NULL;
-    if (e == NULL) {
-        if (addr_of(lws_get_socket_fd(wsi), a, &len) != 0)
-            return;
-        e = find(a, len, 1, parley__now_ms(NULL));
-        if (e == NULL)
-            return;
-    }
-    k = malloc(sizeof *k);
-    if (k == NULL)
-        return;
-    k->wsi = wsi;
-    k->e = e;
-    k->next = links[wsi_hash(wsi)];
-    links[wsi_hash(wsi)] = k;
-    e->open++;
-}
-
-void parley__ip_detach(struct lws *wsi)
-{
-    struct wsi_link **pp = &links[wsi_hash(wsi)];
-
-    for (; *pp != NULL; pp = &(*pp)->next) {
-        struct wsi_link *k = *pp;
-
-        if (k->wsi != wsi)
-            continue;
-        *pp = k->next;
-        if (k->e->open > 0)
-            k->e->open--;
-        free(k);
-        return;
-    }
+    if (s->ip != NULL && s->ip->open > 0)
+        s->ip->open--;
+    s->ip = NULL;
 }
 
 void parley__ip_free(void)
 {
-    admitted = NULL;
     for (unsigned b = 0; b < IP_BUCKETS; b++) {
-        while (links[b] != NULL) {
-            struct wsi_link *k = links[b];
-
-            links[b] = k->next;
-            free(k);
-        }
         while (table[b] != NULL) {
             struct ip_entry *e = table[b];
 

@@ -1,16 +1,11 @@
 /*
- * WebSocket connections on the shared listener: the upgrade decision (with
- * the CVE-2025-11677 / CVE-2026-19773 guard), message reassembly with the
- * size cap and UTF-8 check, closing from either side, and the write path:
- * a ring of shared frames per connection, all of it copied into one batch
- * and handed to lws in one LWS_WRITE_RAW write per writeable callback.
- *
- * Why LWS_WRITE_RAW: frames are pre-framed (frame.h builds each header
- * once), and on a ws wsi lws 4.1.6 sends RAW bytes through lws_issue_raw
- * unchanged; whatever the socket does not take is copied into lws's own
- * buflist and flushed before lws calls us writeable again or sends a
- * control frame. A batch therefore always ends on a frame boundary, so a
- * pong or close from lws never lands inside one of our frames.
+ * WebSocket connections on the shared listener (RFC 6455): the upgrade
+ * decision and the 101, frames read straight from the connection's input
+ * (headers by ws_codec.c), messages reassembled under the endpoint's cap
+ * and checked for UTF-8, control frames answered, the close handshake from
+ * either side, liveness pings, and the send side: shared frames queued by
+ * reference on the connection (listener_sock.c writes them), a per
+ * connection cap for slow consumers and a global one for all of them.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,217 +15,27 @@
 #include "listener_int.h"
 #include "listener_text.h"
 #include "log.h"
+#include "loop.h"
 #include "metrics.h"
 #include "validate.h"
+#include "ws_codec.h"
 
 #define L parley__L
 
 /* Keep at most this much receive buffer between messages. */
 #define RX_KEEP (64 * 1024)
-
-/* Frames one message may be split into (bad-inputs F22/F23: floods of empty
- * or one-byte fragments). One frame sent a byte at a time is still one. */
+/* Frames one message may be split into (bad-inputs F22/F23: floods of
+ * empty or one-byte fragments). */
 #define RX_FRAMES_MAX 1024
+/* How long the peer has to answer our close frame (F29), and the shorter
+ * grace of a connection we drop for a limit. */
+#define CLOSE_WAIT_MS 5000
+#define CLOSE_GRACE_MS 2000
+
+static void start_close(struct parley_conn *c, int code, const char *reason, uint64_t wait_ms);
 
 /* ------------------------------------------------------------------ */
 /* Upgrade                                                             */
-
-/* RFC 6455 4.1: an upgrade is an HTTP/1.1 request (lws keeps the request
- * line's version under WSI_TOKEN_HTTP, as listener_http.c reads it). */
-static int http11_or_later(struct lws *wsi)
-{
-    char v[16];
-
-    return lws_hdr_copy(wsi, v, sizeof v, WSI_TOKEN_HTTP) > 7 && v[5] == '1' && v[7] >= '1';
-}
-
-/* RFC 6455 4.2.1: the key is 16 random bytes in base64, i.e. 22 characters
- * of the alphabet and "==". Two Sec-WebSocket-Key headers reach us joined by
- * a comma, which fails this too. */
-static int websocket_key_valid(struct lws *wsi)
-{
-    char key[64];
-    int n = lws_hdr_copy(wsi, key, sizeof key, WSI_TOKEN_KEY);
-
-    if (n != 24 || key[22] != '=' || key[23] != '=')
-        return 0;
-    for (int i = 0; i < 22; i++) {
-        char ch = key[i];
-        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-              ch == '+' || ch == '/'))
-            return 0;
-    }
-    return 1;
-}
-
-static int header_has_token(struct lws *wsi, enum lws_token_indexes tok, const char *want)
-{
-    char buf[256], *save = NULL, *t;
-
-    if (lws_hdr_copy(wsi, buf, sizeof buf, tok) <= 0)
-        return 0;
-    for (t = strtok_r(buf, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
-        while (*t == ' ' || *t == '\t')
-            t++;
-        size_t n = strlen(t);
-        while (n > 0 && (t[n - 1] == ' ' || t[n - 1] == '\t'))
-            t[--n] = '\0';
-        if (strcasecmp(t, want) == 0)
-            return 1;
-    }
-    return 0;
-}
-
-/* Answer a refused upgrade before any 101 and hang up. */
-static int refuse_upgrade(struct lws *wsi, int status, const char *message)
-{
-    char head[256];
-    unsigned char *buf;
-    size_t ml = strlen(message);
-    int hl;
-
-    hl = snprintf(head, sizeof head,
-                  "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                  "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-                  status, parley__http_status_text(status), ml);
-    buf = malloc(LWS_PRE + (size_t)hl + ml);
-    if (buf != NULL) {
-        memcpy(buf + LWS_PRE, head, (size_t)hl);
-        memcpy(buf + LWS_PRE + hl, message, ml);
-        (void)lws_write(wsi, buf + LWS_PRE, (size_t)hl + ml, LWS_WRITE_HTTP);
-        free(buf);
-    }
-    return -1;
-}
-
-static void printable(char *s)
-{
-    for (; *s != '\0'; s++)
-        if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
-            *s = '?';
-}
-
-/*
- * LWS_CALLBACK_HTTP_CONFIRM_UPGRADE. lws 4.1.6 calls it before switching to
- * WebSocket or h2c, and also (CVE-2025-11677) after it already answered
- * 403 to an unknown Upgrade and completed the transaction, with `in`
- * pointing at released header memory. So: never read `in`; read Upgrade
- * through lws_hdr_copy, which finds nothing once the header table is gone;
- * accept only "websocket" on a registered endpoint; everything else, h2c
- * included (CVE-2026-19773, HPACK), hangs up (-1).
- */
-int parley__ws_confirm_upgrade(struct lws *wsi)
-{
-    const struct parley__endpoint *ep;
-    struct parley_http_request *req;
-    struct parley_conn *conn;
-    parley_error e = PARLEY_ERROR_INIT;
-    char up[64], peer[64] = "";
-    void *ctx = NULL;
-    int n, rc;
-
-    n = lws_hdr_copy(wsi, up, sizeof up, WSI_TOKEN_UPGRADE);
-    if (n <= 0) {
-        L_DEBUG("upgrade from %s refused: no Upgrade header left (transaction already over)",
-                parley__peer(wsi, peer, sizeof peer));
-        return -1;
-    }
-    if (strcasecmp(up, "websocket") != 0) {
-        printable(up);
-        PARLEY__COUNT(refused_upgrade);
-        L_WARN("upgrade to \"%s\" from %s refused: only websocket is served", up,
-               parley__peer(wsi, peer, sizeof peer));
-        return -1;
-    }
-    req = parley__http_request_new(wsi);
-    if (req == NULL)
-        return -1;
-    req->upgrade = 1;
-    if (strcmp(req->method, "GET") != 0) {
-        L_WARN("websocket upgrade with %s %s refused: must be GET", req->method, req->path);
-        parley__http_request_free(req);
-        return -1;
-    }
-    ep = parley__endpoint_match(req->path);
-    if (ep == NULL) {
-        PARLEY__COUNT(refused_upgrade);
-        L_DEBUG("websocket upgrade on %s from %s refused: no endpoint", req->path,
-                parley__peer(wsi, peer, sizeof peer));
-        parley__http_request_free(req);
-        return -1;
-    }
-    /* What lws would reject only after we accepted: check it now, so an
-     * accepted upgrade always reaches ESTABLISHED. */
-    if (!header_has_token(wsi, WSI_TOKEN_CONNECTION, "upgrade") ||
-        lws_hdr_total_length(wsi, WSI_TOKEN_KEY) <= 0) {
-        L_DEBUG("websocket upgrade on %s refused: Connection: upgrade or Sec-WebSocket-Key missing",
-                req->path);
-        parley__http_request_free(req);
-        return refuse_upgrade(wsi, 400, "malformed websocket handshake");
-    }
-    if (!http11_or_later(wsi)) {
-        L_DEBUG("websocket upgrade on %s refused: not HTTP/1.1", req->path);
-        parley__http_request_free(req);
-        return refuse_upgrade(wsi, 400, "websocket upgrades need HTTP/1.1");
-    }
-    if (!websocket_key_valid(wsi)) {
-        L_DEBUG("websocket upgrade on %s refused: Sec-WebSocket-Key is not 16 bytes in base64",
-                req->path);
-        parley__http_request_free(req);
-        return refuse_upgrade(wsi, 400, "Sec-WebSocket-Key must be 16 bytes in base64");
-    }
-    {
-        char ver[8];
-
-        /* lws would treat any other version as 13. */
-        if (lws_hdr_copy(wsi, ver, sizeof ver, WSI_TOKEN_VERSION) <= 0 || strcmp(ver, "13") != 0) {
-            L_DEBUG("websocket upgrade on %s refused: Sec-WebSocket-Version is not 13", req->path);
-            parley__http_request_free(req);
-            return refuse_upgrade(wsi, 400, "Sec-WebSocket-Version must be 13");
-        }
-    }
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_PROTOCOL) > 0) {
-        L_DEBUG("websocket upgrade on %s refused: Sec-WebSocket-Protocol is not supported",
-                req->path);
-        parley__http_request_free(req);
-        return refuse_upgrade(wsi, 400, "websocket subprotocols are not supported");
-    }
-    if (L.draining) {
-        parley__http_request_free(req);
-        return refuse_upgrade(wsi, 503, "the server is shutting down");
-    }
-    conn = calloc(1, sizeof *conn);
-    if (conn == NULL) {
-        parley__http_request_free(req);
-        return refuse_upgrade(wsi, 500, "out of memory");
-    }
-    conn->ep = ep->e;
-    conn->max_message = ep->e.max_message ? ep->e.max_message : L.opts.max_message;
-
-    req->headers_ok = 1;
-    rc = ep->e.on_upgrade ? ep->e.on_upgrade(ep->e.arg, req, &ctx, &e) : 0;
-    req->headers_ok = 0;
-    if (rc != 0) {
-        int status = rc >= 400 && rc <= 599 ? rc : 500;
-        const char *msg = e.message[0] ? e.message : status == 500 ? "upgrade failed" : "refused";
-
-        L_WARN("websocket upgrade on %s from %s refused by the endpoint: %d %s", req->path,
-               parley__peer(wsi, peer, sizeof peer), status, msg);
-        free(conn);
-        parley__http_request_free(req);
-        return refuse_upgrade(wsi, status, msg);
-    }
-    conn->conn_ctx = ctx;
-    if (L.pending_conn != NULL)
-        parley__ws_on_destroy(L.pending_wsi);   /* never happens: one stack */
-    L.pending_wsi = wsi;
-    L.pending_conn = conn;
-    parley__http_request_free(req);
-    return 0;
-}
-
-/* ------------------------------------------------------------------ */
-/* Connection list, queue                                              */
 
 static void conn_list_add(struct parley_conn *c)
 {
@@ -252,17 +57,161 @@ static void conn_list_del(struct parley_conn *c)
     c->prev = c->next = NULL;
 }
 
-/* Every change of a queue's size goes through here: the global figure
- * client_memory_max is checked against. */
-static void account(struct parley_conn *c, size_t add, size_t sub)
+/* Answer a refused upgrade (text/plain, as the endpoint's message) and
+ * close. */
+static int refuse_upgrade(struct parley__sock *s, int status, const char *extra,
+                          const char *message)
 {
-    c->queued = c->queued + add - sub;
-    L.queued_total = L.queued_total + add - sub;
-    parley__metric_set(L.m.client_memory, (double)L.queued_total);
+    size_t ml = strlen(message), cap = 256 + ml;
+    char *buf = malloc(cap);
+    int n;
+
+    if (buf != NULL) {
+        n = snprintf(buf, cap,
+                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                     "Content-Length: %zu\r\n%sConnection: close\r\n\r\n%s",
+                     status, parley__http_status_text(status), ml, extra ? extra : "", message);
+        if (n > 0 && (size_t)n < cap)
+            (void)parley__sock_queue_owned(s, buf, (size_t)n);
+        else
+            free(buf);
+    }
+    parley__sock_finish(s);
+    return 0;
 }
 
-/* The receive buffer counts too: a client that announces a big message and
- * sends it slowly holds that much of our memory. */
+static void printable(char *s)
+{
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+            *s = '?';
+}
+
+/* The RFC 6455 4.2.1 checks, in the order a client can fix them. Returns
+ * 0, or the status to refuse with and *why. */
+static int handshake_check(struct parley_http_request *req, const char **extra, const char **why)
+{
+    char key[64], ver[16];
+    int n;
+
+    if (strcmp(req->method, "GET") != 0) {
+        *why = "websocket upgrades must be GET";
+        return 400;
+    }
+    if (req->http10) {
+        *why = "websocket upgrades need HTTP/1.1";
+        return 400;
+    }
+    n = parley__http_field_get(req->head, req->h, "sec-websocket-key", key, sizeof key);
+    if (n < 0 || !parley__ws_key_valid(key, (size_t)n)) {
+        /* Two keys arrive joined by ", ", which fails this too (W03). */
+        *why = "Sec-WebSocket-Key must be 16 bytes in base64";
+        return 400;
+    }
+    n = parley__http_field_get(req->head, req->h, "sec-websocket-version", ver, sizeof ver);
+    if (n != 2 || strcmp(ver, "13") != 0) {
+        *extra = "Sec-WebSocket-Version: 13\r\n";
+        *why = "Sec-WebSocket-Version must be 13";
+        return 426;
+    }
+    if (parley__http_field_get(req->head, req->h, "sec-websocket-protocol", key, 1) != -1) {
+        *why = "websocket subprotocols are not supported";
+        return 400;
+    }
+    return 0;
+}
+
+static int accept_upgrade(struct parley__sock *s, struct parley_http_request *req,
+                          struct parley_conn *c)
+{
+    char key[64], accept[PARLEY__WS_ACCEPT_LEN + 1], resp[160];
+    int kn = parley__http_field_get(req->head, req->h, "sec-websocket-key", key, sizeof key);
+    int n;
+
+    parley__ws_accept(key, (size_t)kn, accept);
+    n = snprintf(resp, sizeof resp,
+                 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                 "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+                 accept);
+    if (parley__sock_queue_copy(s, resp, (size_t)n) < 0)
+        return -1;
+    c->sock = s;
+    s->conn = c;
+    s->mode = PARLEY__SOCK_WS;
+    s->deadline_ms = 0;
+    conn_list_add(c);
+    parley__metric_add(L.m.websockets, 1);
+    return 0;
+}
+
+int parley__ws_upgrade(struct parley__sock *s, struct parley_http_request *req)
+{
+    const struct parley__endpoint *ep;
+    parley_error e = PARLEY_ERROR_INIT;
+    const char *why = NULL, *extra = NULL;
+    struct parley_conn *c;
+    void *ctx = NULL;
+    int status, rc;
+
+    ep = parley__endpoint_match(req->path);
+    if (ep == NULL) {
+        PARLEY__COUNT(refused_upgrade);
+        L_DEBUG("websocket upgrade on %s from %s refused: no endpoint", req->path, s->remote);
+        return refuse_upgrade(s, 404, NULL, "no websocket endpoint here");
+    }
+    status = handshake_check(req, &extra, &why);
+    if (status != 0) {
+        PARLEY__COUNT(refused_upgrade);
+        L_DEBUG("websocket upgrade on %s from %s refused: %s", req->path, s->remote, why);
+        return refuse_upgrade(s, status, extra, why);
+    }
+    if (L.draining)
+        return refuse_upgrade(s, 503, NULL, "the server is shutting down");
+    c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return refuse_upgrade(s, 500, NULL, "out of memory");
+    c->ep = ep->e;
+    c->max_message = ep->e.max_message ? ep->e.max_message : L.opts.max_message;
+    snprintf(c->remote, sizeof c->remote, "%s", s->remote);
+
+    req->upgrade = 1;
+    req->headers_ok = 1;
+    rc = ep->e.on_upgrade ? ep->e.on_upgrade(ep->e.arg, req, &ctx, &e) : 0;
+    req->headers_ok = 0;
+    if (rc != 0) {
+        int st = rc >= 400 && rc <= 599 ? rc : 500;
+        char msg[sizeof e.message];
+
+        snprintf(msg, sizeof msg, "%s", e.message[0] ? e.message : st == 500 ? "upgrade failed"
+                                                                              : "refused");
+        printable(msg);
+        L_WARN("websocket upgrade on %s from %s refused by the endpoint: %d %s", req->path,
+               s->remote, st, msg);
+        free(c);
+        return refuse_upgrade(s, st, NULL, msg);
+    }
+    c->conn_ctx = ctx;
+    if (accept_upgrade(s, req, c) < 0) {
+        c->closed = 1;
+        if (c->ep.on_close != NULL)
+            c->ep.on_close(c->ep.arg, c, c->conn_ctx, 1006);
+        free(c);
+        parley__sock_abort(s);
+        return 0;
+    }
+    c->opened = 1;
+    if (c->ep.on_open != NULL)
+        c->ep.on_open(c->ep.arg, c, c->conn_ctx);
+    if (L.draining && c->sock != NULL)
+        start_close(c, 1001, L.drain_reason, CLOSE_WAIT_MS);
+    return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Memory                                                              */
+
+/* The receive buffer counts toward client_memory_max too: a client that
+ * announces a big message and sends it slowly holds that much of ours. */
 static void rx_set(struct parley_conn *c, unsigned char *rx, size_t cap)
 {
     L.queued_total = L.queued_total - c->rx_cap + cap;
@@ -279,286 +228,17 @@ static void rx_free(struct parley_conn *c)
     c->rx_active = 0;
 }
 
-static int shed(struct parley_conn *self);
-
-static void queue_drop(struct parley_conn *c)
+static size_t held_bytes(const struct parley_conn *c)
 {
-    while (c->ring_count > 0) {
-        parley__frame_release(c->ring[c->ring_head]);
-        c->ring_head = (c->ring_head + 1) % c->ring_cap;
-        c->ring_count--;
-    }
-    c->ring_head = 0;
-    account(c, 0, c->queued);
-}
-
-static void conn_free(struct parley_conn *c)
-{
-    queue_drop(c);
-    free(c->ring);
-    rx_free(c);
-    free(c);
-}
-
-static void start_close(struct parley_conn *c, int code, const char *reason, int grace_s)
-{
-    if (c->closing || c->wsi == NULL)
-        return;
-    c->closing = 1;
-    c->close_code = code;
-    /* A close frame carries 125 bytes: the code and 123 of reason. */
-    snprintf(c->close_reason, sizeof c->close_reason, "%.123s", reason ? reason : "");
-    lws_callback_on_writable(c->wsi);
-    /* If the peer never reads, writeable never comes: kill it then. */
-    lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, grace_s);
-}
-
-int parley__ws_on_established(struct lws *wsi, struct parley__pss *pss)
-{
-    struct parley_conn *c;
-
-    if (L.pending_wsi != wsi || L.pending_conn == NULL) {
-        L_ERROR("websocket established without an accepted upgrade; closing");
-        return -1;
-    }
-    c = L.pending_conn;
-    L.pending_conn = NULL;
-    L.pending_wsi = NULL;
-    c->wsi = wsi;
-    pss->conn = c;
-    conn_list_add(c);
-    parley__metric_add(L.m.websockets, 1);
-    c->opened = 1;
-    if (c->ep.on_open != NULL)
-        c->ep.on_open(c->ep.arg, c, c->conn_ctx);
-    if (L.draining)
-        start_close(c, 1001, L.drain_reason, 5);
-    return 0;
-}
-
-/* ------------------------------------------------------------------ */
-/* Receive                                                             */
-
-static int close_now(struct lws *wsi, struct parley_conn *c, int code, const char *reason)
-{
-    c->closing = 1;
-    c->close_code = code;
-    snprintf(c->close_reason, sizeof c->close_reason, "%s", reason);
-    lws_close_reason(wsi, (enum lws_close_status)code, (unsigned char *)c->close_reason,
-                     strlen(c->close_reason));
-    /* lws sends this close frame itself as we return -1: ours would be a
-     * second one. */
-    c->close_sent = 1;
-    return -1;
-}
-
-static int deliver(struct lws *wsi, struct parley_conn *c, const unsigned char *data, size_t len)
-{
-    if (!c->rx_binary && !parley__utf8_valid((const char *)data, len, NULL)) {
-        char peer[64] = "";
-
-        PARLEY__COUNT(ws_1007);
-        L_WARN("websocket %s from %s: text message is not valid UTF-8; closing 1007",
-               c->ep.prefix, parley__peer(wsi, peer, sizeof peer));
-        return close_now(wsi, c, 1007, "invalid UTF-8");
-    }
-    c->ep.on_message(c->ep.arg, c, c->conn_ctx, data, len, c->rx_binary);
-    return 0;
-}
-
-int parley__ws_on_receive(struct lws *wsi, struct parley__pss *pss, const void *in, size_t len)
-{
-    struct parley_conn *c = pss->conn;
-    size_t remaining, total;
-    int first, final;
-
-    if (c == NULL)
-        return -1;
-    if (c->closing)
-        return 0;               /* we are closing: drop what still arrives */
-    first = lws_is_first_fragment(wsi);
-    final = lws_is_final_fragment(wsi);
-    remaining = lws_remaining_packet_payload(wsi);
-    if (first) {
-        c->rx_len = 0;
-        c->rx_binary = lws_frame_is_binary(wsi);
-        c->rx_active = 1;
-        c->rx_frames = 0;
-        c->rx_frame_open = 0;
-    }
-    if (!c->rx_active)
-        return 0;
-    /* lws hands a frame over in pieces; a piece after one that finished its
-     * frame begins the next frame. */
-    if (!c->rx_frame_open && ++c->rx_frames > RX_FRAMES_MAX) {
-        char peer[64] = "";
-
-        PARLEY__COUNT(ws_1009);
-        L_WARN("websocket %s from %s: message split into more than %d frames; closing 1009",
-               c->ep.prefix, parley__peer(wsi, peer, sizeof peer), RX_FRAMES_MAX);
-        return close_now(wsi, c, 1009, "too many fragments");
-    }
-    c->rx_frame_open = remaining > 0;
-    /* Decide from the announced frame length, before buffering any of it. */
-    total = c->rx_len + len;
-    if (total < len || total + remaining < total || total + remaining > c->max_message) {
-        char peer[64] = "";
-
-        PARLEY__COUNT(ws_1009);
-        L_WARN("websocket %s from %s: message of at least %zu bytes is over the cap %zu; "
-               "closing 1009", c->ep.prefix, parley__peer(wsi, peer, sizeof peer),
-               total + remaining, c->max_message);
-        return close_now(wsi, c, 1009, "message too big");
-    }
-    if (first && final) {
-        c->rx_active = 0;
-        return deliver(wsi, c, in, len);    /* the common case: no copy */
-    }
-    if (total + remaining > c->rx_cap) {
-        size_t want = total + remaining, cap = c->rx_cap ? c->rx_cap : 4096;
-        unsigned char *b;
-
-        while (cap < want)
-            cap = cap > c->max_message / 2 ? c->max_message : cap * 2;
-        b = realloc(c->rx, cap);
-        if (b == NULL)
-            return close_now(wsi, c, 1011, "out of memory");
-        rx_set(c, b, cap);
-        if (L.queued_total > L.opts.client_memory_max) {
-            (void)shed(c);
-            if (c->closing)
-                return 0;       /* it was the biggest: its buffer is gone, it is closing */
-        }
-    }
-    if (len > 0)                /* an empty fragment: c->rx may still be NULL */
-        memcpy(c->rx + c->rx_len, in, len);
-    c->rx_len = total;
-    if (!final)
-        return 0;
-    c->rx_active = 0;
-    {
-        int rc;
-
-        c->delivering = 1;
-        rc = deliver(wsi, c, c->rx, c->rx_len);
-        if (pss->conn == c)
-            c->delivering = 0;
-        if (pss->conn == c && c->rx_cap > RX_KEEP)
-            rx_free(c);
-        c->rx_len = 0;
-        return rc;
-    }
-}
-
-int parley__ws_on_peer_close(struct lws *wsi, struct parley__pss *pss, const void *in,
-                             size_t len)
-{
-    struct parley_conn *c = pss->conn;
-    const unsigned char *p = in;
-
-    if (c == NULL)
-        return 0;
-    /* The answer to our own close frame (send_close): hang up. */
-    if (c->close_sent)
-        return -1;
-    /* lws has already replaced a code the RFC forbids on the wire by 1002;
-     * returning 0 lets lws echo the close. */
-    c->peer_code = len >= 2 && p != NULL ? (p[0] << 8) | p[1] : 1005;
-    return 0;
-}
-
-/* ------------------------------------------------------------------ */
-/* Write                                                               */
-
-static void pop(struct parley_conn *c, size_t wire)
-{
-    parley__frame_release(c->ring[c->ring_head]);
-    c->ring[c->ring_head] = NULL;
-    c->ring_head = (c->ring_head + 1) % c->ring_cap;
-    c->ring_count--;
-    account(c, 0, wire);
+    return (c->sock != NULL ? c->sock->out_bytes : 0) + c->rx_cap;
 }
 
 /*
- * Our close frame, pre-framed like the data before it. Returning -1 from
- * SERVER_WRITEABLE after lws_close_reason would be the documented way, but
- * Debian's lws 4.1.6 is a _DEBUG build whose libuv service path closes the
- * wsi twice ("uv repeat test") and the second close kills the socket before
- * the close frame is sent. So we send it ourselves, and hang up when the
- * peer's answering close arrives (or after PENDING_TIMEOUT_CLOSE_ACK).
- */
-static int send_close(struct lws *wsi, struct parley_conn *c)
-{
-    unsigned char *f = L.scratch + LWS_PRE;
-    size_t rl = strlen(c->close_reason);
-
-    if (rl > 123)
-        rl = 123;
-    f[0] = 0x88;                            /* FIN + close */
-    f[1] = (unsigned char)(2 + rl);
-    f[2] = (unsigned char)(c->close_code >> 8);
-    f[3] = (unsigned char)c->close_code;
-    memcpy(f + 4, c->close_reason, rl);
-    if (lws_write(wsi, f, 4 + rl, LWS_WRITE_RAW) < 0)
-        return -1;
-    c->close_sent = 1;
-    lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_ACK, 5);
-    return 0;
-}
-
-int parley__ws_on_writeable(struct lws *wsi, struct parley__pss *pss)
-{
-    struct parley_conn *c = pss->conn;
-    unsigned char *batch = L.scratch + LWS_PRE;
-    size_t off = 0, frames = 0;
-
-    if (c == NULL || c->close_sent)
-        return 0;               /* nothing may follow a close frame */
-    if (c->ring_count == 0) {
-        if (!c->closing)
-            return 0;
-        return send_close(wsi, c);
-    }
-    while (c->ring_count > 0) {
-        size_t wl;
-        const unsigned char *wire = parley__frame_wire(c->ring[c->ring_head], &wl);
-
-        if (off + wl > PARLEY__WRITE_BATCH) {
-            if (off > 0)
-                break;
-            /* A frame larger than the batch goes alone, straight from the
-             * frame; lws copies what the socket does not take. */
-            if (lws_write(wsi, (unsigned char *)wire, wl, LWS_WRITE_RAW) < 0)
-                return -1;
-            pop(c, wl);
-            parley__metric_add(L.m.ws_writes, 1);
-            parley__metric_add(L.m.ws_frames, 1);
-            parley__metric_add(L.m.ws_bytes, (double)wl);
-            goto more;
-        }
-        memcpy(batch + off, wire, wl);
-        off += wl;
-        pop(c, wl);
-        frames++;
-    }
-    if (lws_write(wsi, batch, off, LWS_WRITE_RAW) < 0)
-        return -1;
-    parley__metric_add(L.m.ws_writes, 1);
-    parley__metric_add(L.m.ws_frames, (double)frames);
-    parley__metric_add(L.m.ws_bytes, (double)off);
-more:
-    if (c->ring_count > 0 || c->closing)
-        lws_callback_on_writable(wsi);
-    return 0;
-}
-
-/*
- * Over listener.client_memory_max: close the connections with the biggest
- * queues until the total is back under it (Redis maxmemory-clients evicts
- * the same way). A queue counts the wire bytes of its frames, so a
- * broadcast frame shared by many queues counts in each. The scan is
- * linear, but runs only when the cap is hit. Returns PARLEY_ELIMIT when
- * `self` (the connection just sent on) was one of them, else 0.
+ * Over listener.client_memory_max: close the connections holding the most
+ * until the total is back under it (Redis maxmemory-clients evicts the
+ * same way). A queue counts the wire bytes of its frames, so a broadcast
+ * frame shared by many queues counts in each. The scan is linear, but runs
+ * only when the cap is hit. Returns PARLEY_ELIMIT when `self` was one.
  */
 static int shed(struct parley_conn *self)
 {
@@ -566,73 +246,385 @@ static int shed(struct parley_conn *self)
 
     while (L.queued_total > L.opts.client_memory_max) {
         struct parley_conn *big = NULL;
-        char peer[64] = "";
 
         for (struct parley_conn *c = L.conns; c != NULL; c = c->next)
-            if (!c->closing && c->queued + c->rx_cap > 0 &&
-                (big == NULL || c->queued + c->rx_cap > big->queued + big->rx_cap))
+            if (!c->closing && held_bytes(c) > 0 && (big == NULL || held_bytes(c) > held_bytes(big)))
                 big = c;
         if (big == NULL)
             break;
         PARLEY__COUNT(ws_shed);
         L_WARN("websocket %s from %s: %zu bytes queued and %zu receiving, the most while all "
                "clients hold %zu over listener.client_memory_max %zu; closing 1008",
-               big->ep.prefix, parley__peer(big->wsi, peer, sizeof peer), big->queued,
-               big->rx_cap, L.queued_total, L.opts.client_memory_max);
-        queue_drop(big);
+               big->ep.prefix, big->remote, big->sock ? big->sock->out_bytes : 0, big->rx_cap,
+               L.queued_total, L.opts.client_memory_max);
+        if (big->sock != NULL)
+            parley__sock_queue_drop(big->sock);
         if (!big->delivering)
             rx_free(big);
-        start_close(big, 1008, "memory pressure", 2);
+        start_close(big, 1008, "memory pressure", CLOSE_GRACE_MS);
         if (big == self)
             rc = PARLEY_ELIMIT;
     }
     return rc;
 }
 
+/* ------------------------------------------------------------------ */
+/* Control frames and closing                                          */
+
+static int queue_control(struct parley__sock *s, int opcode, const unsigned char *payload,
+                         size_t len)
+{
+    unsigned char f[PARLEY__WS_SERVER_HEAD_MAX + 125];
+    size_t hl = parley__ws_server_head(f, opcode, len);
+
+    if (len > 0)
+        memcpy(f + hl, payload, len);
+    return parley__sock_queue_copy(s, f, hl + len);
+}
+
+/* Our close frame goes behind what is queued (the client gets its data
+ * first); then we wait for the peer's answer, at most `wait_ms`. */
+static void start_close(struct parley_conn *c, int code, const char *reason, uint64_t wait_ms)
+{
+    unsigned char p[125];
+    size_t rl;
+
+    if (c->closing || c->sock == NULL)
+        return;
+    c->closing = 1;
+    c->close_code = code;
+    /* A close frame carries 125 bytes: the code and 123 of reason. */
+    snprintf(c->close_reason, sizeof c->close_reason, "%.123s", reason ? reason : "");
+    rl = strlen(c->close_reason);
+    p[0] = (unsigned char)(code >> 8);
+    p[1] = (unsigned char)code;
+    memcpy(p + 2, c->close_reason, rl);
+    if (queue_control(c->sock, PARLEY__WS_OP_CLOSE, p, 2 + rl) < 0) {
+        parley__sock_abort(c->sock);
+        return;
+    }
+    c->close_sent = 1;
+    c->sock->deadline_ms = parley__now_ms(NULL) + wait_ms;
+    if (c->peer_closed)
+        parley__sock_finish(c->sock);
+}
+
+/* A protocol violation: our close frame, then hang up once it is out. */
+static long fail(struct parley_conn *c, int code, const char *why)
+{
+    struct parley__sock *s = c->sock;
+
+    if (c->closing) {           /* our close frame is already queued: just hang up after it */
+        parley__sock_finish(s);
+        return -1;
+    }
+    switch (code) {
+    case 1002: PARLEY__COUNT(ws_1002); break;
+    case 1007: PARLEY__COUNT(ws_1007); break;
+    case 1009: PARLEY__COUNT(ws_1009); break;
+    default: break;
+    }
+    L_WARN("websocket %s from %s: %s; closing %d", c->ep.prefix, c->remote, why, code);
+    start_close(c, code, why, CLOSE_GRACE_MS);
+    parley__sock_finish(s);
+    return -1;
+}
+
+static long on_close_frame(struct parley_conn *c, const unsigned char *p, size_t len)
+{
+    const char *why = NULL;
+    int code = 0, bad = parley__ws_close_check(p, len, &code, &why);
+
+    if (bad != 0)
+        return fail(c, bad, why);
+    c->peer_closed = 1;
+    c->peer_code = code;
+    if (!c->close_sent) {
+        /* Echo the peer's code (RFC 6455 5.5.1; an empty close is echoed
+         * empty). */
+        if (code == 1005) {
+            if (queue_control(c->sock, PARLEY__WS_OP_CLOSE, NULL, 0) < 0) {
+                parley__sock_abort(c->sock);
+                return -1;
+            }
+            c->close_sent = 1;
+            c->sock->deadline_ms = parley__now_ms(NULL) + CLOSE_WAIT_MS;
+        } else {
+            start_close(c, code, "", CLOSE_WAIT_MS);
+            c->close_code = 0;  /* the peer's close, not ours */
+        }
+        c->closing = 1;
+    }
+    if (c->sock != NULL)
+        parley__sock_finish(c->sock);
+    return -1;
+}
+
+static long on_control(struct parley_conn *c, const struct parley__ws_head *h,
+                       unsigned char *payload)
+{
+    size_t len = (size_t)h->payload_len;
+
+    parley__ws_unmask(payload, len, h->mask, 0);
+    switch (h->opcode) {
+    case PARLEY__WS_OP_CLOSE:
+        return on_close_frame(c, payload, len);
+    case PARLEY__WS_OP_PING:
+        if (!c->close_sent && queue_control(c->sock, PARLEY__WS_OP_PONG, payload, len) < 0)
+            parley__sock_abort(c->sock);
+        return 0;
+    default:                    /* pong: the peer is alive */
+        c->ping_sent = 0;
+        return 0;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Receive                                                             */
+
+static void conn_free(struct parley_conn *c)
+{
+    rx_free(c);
+    free(c);
+}
+
+static long deliver(struct parley_conn *c, const unsigned char *data, size_t len)
+{
+    if (!c->rx_binary && !parley__utf8_valid((const char *)data, len, NULL))
+        return fail(c, 1007, "invalid UTF-8");
+    c->delivering = 1;
+    c->ep.on_message(c->ep.arg, c, c->conn_ctx, data, len, c->rx_binary);
+    c->delivering = 0;
+    if (c->closed) {            /* the connection went away inside on_message */
+        conn_free(c);
+        return -1;
+    }
+    return 0;
+}
+
+/* A data frame's header: sequencing and size, before any payload. */
+static long data_frame(struct parley_conn *c, const struct parley__ws_head *h)
+{
+    uint64_t total;
+
+    if (h->opcode == PARLEY__WS_OP_CONTINUATION && !c->rx_active)
+        return fail(c, 1002, "continuation frame without a message");
+    if (h->opcode != PARLEY__WS_OP_CONTINUATION && c->rx_active)
+        return fail(c, 1002, "new message inside a fragmented one");
+    if (h->opcode != PARLEY__WS_OP_CONTINUATION) {
+        c->rx_binary = h->opcode == PARLEY__WS_OP_BINARY;
+        c->rx_len = 0;
+        c->rx_frames = 0;
+    }
+    if (++c->rx_frames > RX_FRAMES_MAX)
+        return fail(c, 1009, "message split into too many frames");
+    total = (uint64_t)c->rx_len + h->payload_len;
+    if (h->payload_len > c->max_message || total > c->max_message) {
+        L_WARN("websocket %s from %s: message of at least %llu bytes is over the cap %zu",
+               c->ep.prefix, c->remote,
+               (unsigned long long)(h->payload_len > total ? h->payload_len : total),
+               c->max_message);
+        return fail(c, 1009, "message too big");
+    }
+    c->frame_open = 1;
+    c->frame_final = h->fin;
+    c->frame_left = h->payload_len;
+    c->frame_off = 0;
+    memcpy(c->mask, h->mask, 4);
+    c->rx_active = 1;
+    return 0;
+}
+
+/* Payload bytes of the open data frame: into the message buffer. */
+static long payload(struct parley_conn *c, unsigned char *data, size_t len)
+{
+    size_t n = len < c->frame_left ? len : (size_t)c->frame_left;
+
+    if (c->rx_len + c->frame_left > c->rx_cap) {
+        /* The frame's announced size, at once: no growth per piece. */
+        size_t want = c->rx_len + (size_t)c->frame_left;
+        unsigned char *b = realloc(c->rx, want ? want : 1);
+
+        if (b == NULL)
+            return fail(c, 1011, "out of memory");
+        rx_set(c, b, want ? want : 1);
+        if (L.queued_total > L.opts.client_memory_max) {
+            (void)shed(c);
+            if (c->closing)
+                return -1;
+        }
+    }
+    parley__ws_unmask(data, n, c->mask, c->frame_off);
+    memcpy(c->rx + c->rx_len, data, n);
+    c->rx_len += n;
+    c->frame_left -= n;
+    c->frame_off += n;
+    if (c->frame_left > 0)
+        return (long)n;
+    c->frame_open = 0;
+    if (!c->frame_final)
+        return (long)n;
+    c->rx_active = 0;
+    if (deliver(c, c->rx, c->rx_len) < 0)
+        return -1;
+    c->rx_len = 0;
+    if (c->rx_cap > RX_KEEP)
+        rx_free(c);
+    return (long)n;
+}
+
+long parley__ws_input(struct parley__sock *s, unsigned char *data, size_t len)
+{
+    struct parley_conn *c = s->conn;
+    struct parley__ws_head h;
+    const char *why = NULL;
+    int hl;
+
+    if (c == NULL)
+        return (long)len;
+    if (c->peer_closed)
+        return (long)len;       /* nothing counts after the peer's close (F28) */
+    if (c->frame_open) {
+        if (c->closing) {       /* we are closing: skip, do not keep */
+            size_t n = len < c->frame_left ? len : (size_t)c->frame_left;
+
+            c->frame_left -= n;
+            c->frame_open = c->frame_left > 0;
+            return (long)n;
+        }
+        return payload(c, data, len);
+    }
+    hl = parley__ws_parse_head(data, len, &h, &why);
+    if (hl == 0)
+        return 0;
+    if (hl < 0)
+        return fail(c, 1002, why);
+    if (h.opcode >= PARLEY__WS_OP_CLOSE) {
+        if (len - (size_t)hl < h.payload_len)
+            return 0;           /* at most 125 bytes: wait for all of it */
+        if (on_control(c, &h, data + hl) < 0)
+            return -1;
+        return hl + (long)h.payload_len;
+    }
+    if (c->closing) {
+        c->frame_open = h.payload_len > 0;
+        c->frame_left = h.payload_len;
+        return hl;
+    }
+    if (data_frame(c, &h) < 0)
+        return -1;
+    /* The usual message: one whole frame in this read, delivered in place. */
+    if (h.fin && c->rx_frames == 1 && len - (size_t)hl >= h.payload_len) {
+        unsigned char *p = data + hl;
+
+        parley__ws_unmask(p, (size_t)h.payload_len, h.mask, 0);
+        c->frame_open = 0;
+        c->rx_active = 0;
+        if (deliver(c, p, (size_t)h.payload_len) < 0)
+            return -1;
+        return hl + (long)h.payload_len;
+    }
+    if (h.payload_len == 0) {
+        long r = payload(c, data + hl, 0);
+
+        return r < 0 ? -1 : hl;
+    }
+    return hl;
+}
+
+/* ------------------------------------------------------------------ */
+/* The connection's end, liveness, drain                               */
+
+void parley__ws_sock_gone(struct parley__sock *s)
+{
+    struct parley_conn *c = s->conn;
+    int code;
+
+    s->conn = NULL;
+    if (c == NULL)
+        return;
+    c->sock = NULL;
+    conn_list_del(c);
+    parley__metric_add(L.m.websockets, -1);
+    code = c->close_code ? c->close_code : c->peer_code ? c->peer_code : 1006;
+    c->closed = 1;
+    c->closing = 1;
+    if (c->ep.on_close != NULL)
+        c->ep.on_close(c->ep.arg, c, c->conn_ctx, code);
+    if (!c->delivering)
+        conn_free(c);
+}
+
+void parley__ws_check(struct parley__sock *s, uint64_t now)
+{
+    struct parley_conn *c = s->conn;
+    uint64_t idle = L.opts.idle_timeout_ms;
+
+    if (c == NULL) {
+        if (s->deadline_ms != 0 && now >= s->deadline_ms)
+            parley__sock_abort(s);
+        return;
+    }
+    if (c->close_sent) {
+        if (now >= s->deadline_ms) {
+            L_DEBUG("websocket %s from %s: no close frame back in time", c->ep.prefix, c->remote);
+            parley__sock_abort(s);
+        }
+        return;
+    }
+    if (now - s->last_rx_ms >= idle) {
+        L_DEBUG("websocket %s from %s: silent for listener.idle_timeout; closing", c->ep.prefix,
+                c->remote);
+        parley__sock_abort(s);
+        return;
+    }
+    /* Silent for half the idle time: ask it to say something. */
+    if (!c->ping_sent && now - s->last_rx_ms >= idle / 2) {
+        c->ping_sent = 1;
+        (void)queue_control(s, PARLEY__WS_OP_PING, NULL, 0);
+    }
+}
+
+void parley__ws_flushed(struct parley__sock *s)
+{
+    (void)s;
+}
+
+void parley__ws_drain(const char *reason)
+{
+    for (struct parley_conn *c = L.conns; c != NULL; c = c->next)
+        start_close(c, 1001, reason, CLOSE_WAIT_MS);
+}
+
+/* ------------------------------------------------------------------ */
+/* SDK: sending and closing                                            */
+
 int parley__conn_send(parley_conn *conn, parley_frame *frame)
 {
+    struct parley__sock *s;
     size_t wl;
+    int rc;
 
     if (conn == NULL || frame == NULL)
         return PARLEY_EINVAL;
-    if (conn->closing || conn->closed || conn->wsi == NULL)
+    s = conn->sock;
+    if (conn->closing || conn->closed || s == NULL)
         return PARLEY_ECLOSED;
     wl = parley__frame_wire_size(frame);
     /* One frame may always be in flight, whatever its size; the cap bounds
      * the backlog behind it. */
-    if (conn->ring_count > 0 && conn->queued + wl > L.opts.send_queue_max) {
-        char peer[64] = "";
-
+    if (s->out_count > 0 && s->out_bytes + wl > L.opts.send_queue_max) {
         PARLEY__COUNT(ws_slow);
         L_WARN("websocket %s from %s: slow consumer, %zu bytes queued + %zu over "
                "listener.send_queue_max %zu; closing 1008",
-               conn->ep.prefix, parley__peer(conn->wsi, peer, sizeof peer), conn->queued, wl,
-               L.opts.send_queue_max);
-        queue_drop(conn);
-        start_close(conn, 1008, "slow consumer", 2);
+               conn->ep.prefix, conn->remote, s->out_bytes, wl, L.opts.send_queue_max);
+        parley__sock_queue_drop(s);
+        start_close(conn, 1008, "slow consumer", CLOSE_GRACE_MS);
         return PARLEY_ELIMIT;
     }
-    if (conn->ring_count == conn->ring_cap) {
-        uint32_t cap = conn->ring_cap ? conn->ring_cap * 2 : 16;
-        parley_frame **r = malloc(cap * sizeof *r);
-
-        if (r == NULL || cap < conn->ring_cap) {
-            free(r);
-            return PARLEY_ENOMEM;
-        }
-        for (uint32_t i = 0; i < conn->ring_count; i++)
-            r[i] = conn->ring[(conn->ring_head + i) % conn->ring_cap];
-        free(conn->ring);
-        conn->ring = r;
-        conn->ring_cap = cap;
-        conn->ring_head = 0;
-    }
-    conn->ring[(conn->ring_head + conn->ring_count) % conn->ring_cap] =
-        parley__frame_retain(frame);
-    conn->ring_count++;
-    account(conn, wl, 0);
-    if (conn->ring_count == 1)
-        lws_callback_on_writable(conn->wsi);
+    rc = parley__sock_queue_frame(s, frame);
+    if (rc < 0)
+        return rc;
     if (L.queued_total > L.opts.client_memory_max)
         return shed(conn);
     return 0;
@@ -648,71 +640,10 @@ void parley__conn_close(parley_conn *conn, int code, const char *reason)
         L_DEBUG("conn_close: code %d cannot be sent; using 1000", code);
         code = 1000;
     }
-    start_close(conn, code, reason, 5);
+    start_close(conn, code, reason, CLOSE_WAIT_MS);
 }
 
 const char *parley__conn_remote_addr(const parley_conn *conn)
 {
-    struct parley_conn *c = (struct parley_conn *)conn;
-
-    if (c == NULL)
-        return "";
-    return parley__peer(c->wsi, c->remote, sizeof c->remote);
-}
-
-/* ------------------------------------------------------------------ */
-/* Close                                                               */
-
-void parley__ws_on_closed(struct lws *wsi, struct parley__pss *pss)
-{
-    struct parley_conn *c = pss->conn;
-    int code;
-
-    if (c == NULL)
-        return;
-    pss->conn = NULL;
-    if (c->remote[0] == '\0')
-        parley__peer(wsi, c->remote, sizeof c->remote);
-    conn_list_del(c);
-    parley__metric_add(L.m.websockets, -1);
-    code = c->close_code ? c->close_code : c->peer_code ? c->peer_code : 1006;
-    c->closed = 1;
-    c->wsi = NULL;
-    queue_drop(c);
-    if (c->ep.on_close != NULL)
-        c->ep.on_close(c->ep.arg, c, c->conn_ctx, code);
-    conn_free(c);
-}
-
-/* An upgrade accepted by its endpoint whose connection died before
- * ESTABLISHED: the endpoint still hears on_close, so it can free its ctx. */
-void parley__ws_on_destroy(struct lws *wsi)
-{
-    struct parley_conn *c = L.pending_conn;
-
-    if (c == NULL || L.pending_wsi != wsi)
-        return;
-    L.pending_conn = NULL;
-    L.pending_wsi = NULL;
-    c->closed = 1;
-    if (c->ep.on_close != NULL)
-        c->ep.on_close(c->ep.arg, c, c->conn_ctx, 1006);
-    conn_free(c);
-}
-
-unsigned parley__listener_unflushed(void)
-{
-    unsigned n = 0;
-
-    for (struct parley_conn *c = L.conns; c != NULL; c = c->next)
-        if (c->wsi != NULL && (c->ring_count > 0 || !c->close_sent ||
-                               lws_partial_buffered(c->wsi)))
-            n++;
-    return n;
-}
-
-void parley__ws_drain(const char *reason)
-{
-    for (struct parley_conn *c = L.conns; c != NULL; c = c->next)
-        start_close(c, 1001, reason, 5);
+    return conn ? conn->remote : "";
 }

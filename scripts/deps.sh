@@ -8,7 +8,7 @@
 # apt-get line to run is printed and the script fails.
 set -eu
 
-build_pkgs="gcc make cmake pkg-config libuv1-dev libwebsockets-dev libwebsockets-evlib-uv \
+build_pkgs="gcc make cmake pkg-config libuv1-dev \
 libyaml-dev libcjson-dev libsqlite3-dev libmongoc-dev"
 test_pkgs="libcmocka-dev python3 python3-websocket python3-socketio python3-requests binutils curl"
 # The MongoDB tests' wire server (tests/mongo) runs on Node.js; a node

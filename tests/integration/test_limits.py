@@ -329,17 +329,17 @@ class ReceiveMemory(LimitsBase):
         clients = [SioClient(self.srv.port, connect=False) for _ in range(3)]
         for c in clients[:2]:
             self.start_frame(c.ws, 1500000, 1000)
-        # Each buffer is the announced size rounded up, at most the endpoint's
-        # cap (socketio: max_http_buffer_size): 2 x 2000000 < 4 MiB.
-        wait_for(lambda: self.metric("parley_listener_client_memory_bytes") == 4000000,
-                 timeout=5, what="two 2 MB receive buffers")
+        # Each buffer is the frame's announced size, allocated once:
+        # 2 x 1500000 < 4 MiB.
+        wait_for(lambda: self.metric("parley_listener_client_memory_bytes") == 3000000,
+                 timeout=5, what="two 1.5 MB receive buffers")
         self.assertEqual(self.metric("parley_listener_memory_shed_total"), 0)
         self.start_frame(clients[2].ws, 1500000, 1000)
         wait_for(lambda: self.metric("parley_listener_memory_shed_total") == 1, timeout=5,
                  what="one connection shed")
         self.assertIsNone(clients[2].recv(timeout=5))
         self.assertEqual(clients[2].close_frame, b"\x03\xf0memory pressure")
-        self.assertEqual(self.metric("parley_listener_client_memory_bytes"), 4000000)
+        self.assertEqual(self.metric("parley_listener_client_memory_bytes"), 3000000)
         for c in clients[:2]:
             c.ws.sock.close()
         wait_for(lambda: self.metric("parley_listener_client_memory_bytes") == 0, timeout=5,

@@ -147,7 +147,8 @@ class Listener(unittest.TestCase):
             self.assertEqual(r.status, 200)
             self.assertEqual(body["method"], "GET")
             self.assertEqual(body["path"], "/echo/http")
-            self.assertEqual(body["query"], "q=one&x=/")
+            # The query reaches the plugin raw; query_param decodes it.
+            self.assertEqual(body["query"], "q=one&x=%2F")
             self.assertEqual(body["q"], "one")
             self.assertEqual(body["header"], "first")
             self.assertEqual(r.getheader("Content-Type"), "application/json")
@@ -197,11 +198,19 @@ class Listener(unittest.TestCase):
         self.assertEqual(json.loads(body),
                          {"error": {"code": "not_found", "message": "no route for /x"}})
 
-    def test_404_for_odd_paths_is_still_json(self):
-        data, _ = raw(self.port, b'GET /a"b\\c<d>%22 HTTP/1.1\r\nHost: t\r\n\r\n', timeout=1)
+    def test_odd_paths_get_json_answers(self):
+        # Bytes RFC 3986 never allows in a target: 400 before any route.
+        data, closed = raw(self.port, b'GET /a"b\\c<d> HTTP/1.1\r\nHost: t\r\n\r\n', timeout=1)
+        got = responses(data)
+        self.assertEqual(got[0][0], 400, data)
+        self.assertEqual(json.loads(got[0][2])["error"]["code"], "bad_request")
+        self.assertTrue(closed)
+        # Escapes reach the router as they came, never decoded into another path.
+        data, _ = raw(self.port, b'GET /a%22b%5C HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n',
+                      timeout=1)
         got = responses(data)
         self.assertEqual(got[0][0], 404, data)
-        self.assertEqual(json.loads(got[0][2])["error"]["message"], "no route for /a%22b%5Cc%3Cd%3E%22")
+        self.assertEqual(json.loads(got[0][2])["error"]["message"], "no route for /a%22b%5C")
 
     def test_query_param_strict_decoding(self):
         status, _, body = self.server.request("GET", "/echo/http?q=%E2%82%AC+1&q=second")
@@ -261,15 +270,27 @@ class Listener(unittest.TestCase):
         status, _, body = self.server.request("POST", "/echo/http", body=b"a" * MAX_BODY)
         self.assertEqual((status, json.loads(body)["body_len"]), (200, MAX_BODY))
 
-    def test_411_for_chunked_and_for_missing_length(self):
+    def test_chunked_bodies_and_411_for_missing_length(self):
+        # Chunked bodies are decoded (with extensions and trailers), then the
+        # next request on the same connection is served.
         data, closed = raw(self.port, b"POST /echo/http HTTP/1.1\r\nHost: t\r\n"
-                                      b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+                                      b"Transfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n"
+                                      b"3\r\n, w\r\n0\r\nX-Trailer: 1\r\n\r\n"
+                                      b"GET /echo/http?q=next HTTP/1.1\r\nHost: t\r\n"
+                                      b"Connection: close\r\n\r\n")
         got = responses(data)
-        self.assertEqual(got[0][0], 411, data)
-        self.assertEqual(json.loads(got[0][2])["error"]["code"], "length_required")
+        self.assertEqual([g[0] for g in got], [200, 200], data)
+        self.assertEqual(json.loads(got[0][2])["body_len"], 8)
+        self.assertEqual(json.loads(got[1][2])["q"], "next")
+        # A chunk past the route's cap: 413 and close, nothing buffered past it.
+        data, closed = raw(self.port, b"POST /echo/small HTTP/1.1\r\nHost: t\r\n"
+                                      b"Transfer-Encoding: chunked\r\n\r\n401\r\n" + b"z" * 1025)
+        self.assertEqual(responses(data)[0][0], 413, data)
         self.assertTrue(closed)
-        data, _ = raw(self.port, b"POST /echo/http HTTP/1.1\r\nHost: t\r\n\r\n")
+        data, closed = raw(self.port, b"POST /echo/http HTTP/1.1\r\nHost: t\r\n\r\n")
         self.assertEqual(responses(data)[0][0], 411, data)
+        self.assertEqual(json.loads(responses(data)[0][2])["error"]["code"], "length_required")
+        self.assertTrue(closed)
         self.alive()
 
     def test_held_request_outlives_the_lws_5s_timeout(self):
@@ -477,27 +498,30 @@ class Listener(unittest.TestCase):
         first = (b"GET /echo/http HTTP/1.1\r\nHost: t\r\nConnection: keep-alive, Upgrade\r\n"
                  b"Upgrade: foo\r\n\r\n")
         second = b"GET /echo/http?q=second HTTP/1.1\r\nHost: t\r\n\r\n"
-        data, closed = raw(self.port, first, more=second, pause=0.3)
+        data, closed = raw(self.port, first, more=second, pause=0.3, timeout=1)
+        # An Upgrade we do not speak is ignored (RFC 9110 7.8): both are
+        # plain HTTP/1.1 answers on the one connection, no 101, no 403 page.
         self.assertNotIn(b" 101 ", data)
-        # lws itself answers 403 (HTTP/1.0, HTML) before the guard hangs up.
-        self.assertTrue(data == b"" or data.startswith(b"HTTP/1.0 403"), data)
-        self.assertNotIn(b"second", data)
-        self.assertTrue(closed, "the connection should be hung up")
-        data, closed = raw(self.port, first + second)
-        self.assertNotIn(b" 101 ", data)
+        got = responses(data)
+        self.assertEqual([g[0] for g in got], [200, 200], data)
+        self.assertEqual(json.loads(got[1][2])["q"], "second")
+        data, closed = raw(self.port, first + second, timeout=1)
+        self.assertEqual([g[0] for g in responses(data)], [200, 200], data)
         self.alive()
 
     def test_cve_h2c_upgrade_on_a_polling_get(self):
         req = (b"GET /echo/http?EIO=4&transport=polling&t=x HTTP/1.1\r\nHost: t\r\n"
                b"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
                b"HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n")
-        data, closed = raw(self.port, req)
+        data, closed = raw(self.port, req, timeout=1)
         self.assertNotIn(b"101", data)
-        self.assertTrue(closed)
-        # And with an HPACK-ish payload after it, as an attacker would send.
+        self.assertEqual(responses(data)[0][0], 200, data)   # h2c ignored: a plain answer
+        # And with the h2 preface after it, as an attacker would send: the
+        # preface is the next HTTP/1.1 request, and it gets a 505 and a close.
         data, closed = raw(self.port, req + b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + os.urandom(64))
         self.assertNotIn(b"101", data)
-        self.assertIn("upgrade to \"h2c\"", self.server.stderr())
+        self.assertEqual([g[0] for g in responses(data)], [200, 505], data)
+        self.assertTrue(closed)
         self.alive()
 
     def test_cve_h2_preface(self):
@@ -526,9 +550,9 @@ class Listener(unittest.TestCase):
             (b"POST /echo/http HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
              400),
             (b"POST /echo/http HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n"
-             b"Transfer-Encoding: chunked\r\n\r\nabc", 411),
-            (ws_head + b"\r\n", 400),                                   # no version
-            (ws_head + b"Sec-WebSocket-Version: 8\r\n\r\n", 400),
+             b"Transfer-Encoding: chunked\r\n\r\nabc", 400),          # smuggling shape (G05)
+            (ws_head + b"\r\n", 426),                                   # no version
+            (ws_head + b"Sec-WebSocket-Version: 8\r\n\r\n", 426),
             (ws_head + b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat\r\n\r\n", 400),
             (b"GET /echo/ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nUpgrade: h2c\r\n"
              b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", None),
@@ -539,8 +563,9 @@ class Listener(unittest.TestCase):
             self.assertNotIn(b" 101 ", out, data[:80])
             if want is not None:
                 self.assertEqual(responses(out)[0][0], want, data[:80])
+        # No path normalisation: dot segments never reach another handler (H24).
         status, _, body = self.server.request("GET", "/x/../echo/http?q=dd")
-        self.assertEqual((status, json.loads(body)["path"]), (200, "/echo/http"))
+        self.assertEqual(status, 404, body)
         self.alive()
 
     def test_connect_is_refused(self):
