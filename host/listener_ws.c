@@ -454,8 +454,10 @@ static long payload(struct parley_conn *c, unsigned char *data, size_t len)
                 return -1;
         }
     }
-    parley__ws_unmask(data, n, c->mask, c->frame_off);
-    memcpy(c->rx + c->rx_len, data, n);
+    if (n > 0) {                /* an empty fragment: c->rx may still be NULL (F22) */
+        parley__ws_unmask(data, n, c->mask, c->frame_off);
+        memcpy(c->rx + c->rx_len, data, n);
+    }
     c->rx_len += n;
     c->frame_left -= n;
     c->frame_off += n;
