@@ -207,7 +207,9 @@ struct parley__listener {
     struct parley_http_request *reqs;  /* every live request */
     struct parley_conn *conns;         /* every live WebSocket */
     unsigned char *rbuf;               /* the one read buffer, 64 KiB */
-    int rbuf_busy;
+    /* WebSocket write counts, added to the metrics once per flush rather
+     * than per write (each add is an atomic read-modify-write). */
+    uint64_t ws_writes, ws_frames, ws_bytes;
 };
 
 extern struct parley__listener parley__L;

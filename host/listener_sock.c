@@ -37,6 +37,7 @@
 
 static void flush_sock(struct parley__sock *s);
 static void start_linger(struct parley__sock *s);
+static void write_stats(void);
 
 /* ------------------------------------------------------------------ */
 /* Closing                                                             */
@@ -283,6 +284,7 @@ static void on_written(uv_write_t *req, int status)
         flush_sock(s);
     else
         after_output(s);
+    write_stats();
 }
 
 /* The rest of a batch the socket did not take: libuv writes it when the
@@ -311,7 +313,7 @@ static void flush_sock(struct parley__sock *s)
 
     while (!s->closed && s->wreq == NULL && s->out_count > 0) {
         unsigned n = 0;
-        size_t total = 0, done, frames = 0;
+        size_t total = 0, done;
         int r;
 
         for (uint32_t i = 0; i < s->out_count && n < PARLEY__WRITE_IOV; i++) {
@@ -320,7 +322,6 @@ static void flush_sock(struct parley__sock *s)
 
             bufs[n++] = uv_buf_init((char *)o->data + skip, (unsigned)(o->len - skip));
             total += o->len - skip;
-            frames += o->frame != NULL;
         }
         r = uv_try_write((uv_stream_t *)&s->tcp, bufs, n);
         if (r == UV_EAGAIN)
@@ -331,8 +332,8 @@ static void flush_sock(struct parley__sock *s)
             return;
         }
         if (s->conn != NULL) {
-            parley__metric_add(L.m.ws_writes, 1);
-            parley__metric_add(L.m.ws_bytes, (double)r);
+            L.ws_writes++;
+            L.ws_bytes += (uint64_t)r;
         }
         done = (size_t)r;
         /* Pop what went out whole; note how far into the next it got. */
@@ -346,7 +347,7 @@ static void flush_sock(struct parley__sock *s)
             }
             done -= left;
             if (o->frame != NULL && s->conn != NULL)
-                parley__metric_add(L.m.ws_frames, 1);
+                L.ws_frames++;
             pop(s);
         }
         if ((size_t)r == total)
@@ -372,6 +373,16 @@ static void flush_sock(struct parley__sock *s)
     after_output(s);
 }
 
+static void write_stats(void)
+{
+    if (L.ws_writes == 0)
+        return;
+    parley__metric_add(L.m.ws_writes, (double)L.ws_writes);
+    parley__metric_add(L.m.ws_frames, (double)L.ws_frames);
+    parley__metric_add(L.m.ws_bytes, (double)L.ws_bytes);
+    L.ws_writes = L.ws_frames = L.ws_bytes = 0;
+}
+
 void parley__sock_flush_all(void)
 {
     struct parley__sock *list = L.flush_list;
@@ -388,6 +399,7 @@ void parley__sock_flush_all(void)
         if (!s->closed)
             flush_sock(s);
     }
+    write_stats();
 }
 
 /* ------------------------------------------------------------------ */
