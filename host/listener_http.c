@@ -588,6 +588,8 @@ long parley__http_input(struct parley__sock *s, unsigned char *data, size_t len)
          * have been waiting for its LF. */
         if (bare_line_end(data, seen > 0 ? seen - 1 : 0, len))
             return refuse(s, 400, "bad_request", "lines must end in CRLF");
+        if (len >= L.opts.max_header && memchr(data, '\n', len) == NULL)
+            return refuse(s, 414, "uri_too_long", "the request line is over listener.max_header");
         if (len >= L.opts.max_header)
             return refuse(s, 431, "header_too_large", "the request head is over listener.max_header");
         return 0;

@@ -105,9 +105,12 @@ static void start_linger(struct parley__sock *s)
 {
     s->mode = PARLEY__SOCK_LINGER;
     tell_gone(s);
-    free(s->in);
-    s->in = NULL;
-    s->in_len = s->in_cap = 0;
+    s->in_len = 0;
+    if (!s->processing) {       /* else the input loop is reading it: trimmed later */
+        free(s->in);
+        s->in = NULL;
+        s->in_cap = 0;
+    }
     s->deadline_ms = parley__now_ms(NULL) + PARLEY__LINGER_MS;
     s->sreq = malloc(sizeof *s->sreq);
     if (s->sreq == NULL || uv_shutdown(s->sreq, (uv_stream_t *)&s->tcp, on_shutdown) != 0) {
