@@ -43,7 +43,7 @@ clean:
 # libFuzzer targets (fuzz/README.md): clang, ASan + UBSan, coverage on the
 # whole build; each target runs FUZZ_SECONDS, one after the other, new inputs
 # and crashes under $(FUZZ_BUILD)/fuzz-work. FUZZ_TARGETS picks some
-# (eio eio_query sio http_query rest_json config server); FUZZ_ARGS adds libFuzzer flags.
+# (eio eio_query sio http_query http_head ws_frame rest_json config server); FUZZ_ARGS adds libFuzzer flags.
 FUZZ_BUILD   ?= build-fuzz-clang
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?=

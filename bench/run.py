@@ -269,7 +269,6 @@ def machine():
         "nproc": os.cpu_count(), "cpu": model, "kernel": platform.release(),
         "node": ver(["node", "--version"]),
         "libuv": ver(["pkg-config", "--modversion", "libuv"]),
-        "lws": ver(["pkg-config", "--modversion", "libwebsockets"]),
         "ulimit_n": ver(["sh", "-c", "ulimit -n"]),
         "load": open("/proc/loadavg").read().split()[:3] if os.path.exists("/proc/loadavg") else "?",
     }
@@ -294,7 +293,7 @@ def report(res, started, elapsed, args):
     w(f"# Parley vs the Node original — {started:%Y-%m-%d %H:%M} UTC")
     w("")
     w(f"Machine: {m['nproc']} cores, {m['cpu']}, Linux {m['kernel']}; node {m['node']}, "
-      f"libuv {m['libuv']}, libwebsockets {m['lws']}; ulimit -n {m['ulimit_n']}; "
+      f"libuv {m['libuv']} (own HTTP/WebSocket listener); ulimit -n {m['ulimit_n']}; "
       f"load average at start {' '.join(m['load'])}.")
     lim = res["limits"]
     g = lambda k: lim.get(k, "?")
