@@ -2,6 +2,7 @@
 the 4-minute budget where the corpus asks for 10^4-10^5 repetitions."""
 import json
 import socket
+import struct
 import time
 
 import hostile as h
@@ -260,7 +261,42 @@ def r12(c):
     return "fds %d -> %d after 1000 cycles (100000 would not fit the budget)" % (fds0, fds1)
 
 
-static("R13", "memory-pressure mix R01 + R06 + F22 with client_memory_max 64 MiB", "biggest "
-       "consumers evicted first; server under cap + 32 MiB",
-       skip="F22 aborts the UBSan build (known bug); the global cap and its eviction order "
-       "are covered by integration.limits")
+@entry("R13", "memory-pressure mix with client_memory_max 64 MiB: 10 WebSockets start a "
+       "1000000-byte message, then 70 start a 900000-byte one (R01, a few KB of payload "
+       "each), one streams empty fragments (F22), one does not read (R06)", "biggest "
+       "consumers evicted first; server under cap + 32 MiB", target="pressure",
+       rss_kib=96 * 1024, metric="parley_listener_memory_shed_total", max_ms=30000,
+       settle=0.5,
+       note="the listener charges a message being received at its announced length (it "
+       "allocates that at once), so 'biggest' is by announced size, not bytes sent")
+def r13(c):
+    big, small = 1000000, 900000   # 73 MB, 69.6 MiB
+    frag = c.keep(sio(c.port))
+    frag.send(bytes.fromhex("0180 00000000") + bytes.fromhex("0080 00000000") * 50000)
+    slow = c.keep(sio(c.port))
+    slow.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    for i in range(20):
+        slow.send(text('42["message","' + "s" * 60000 + '"]'))
+        time.sleep(0.021)
+    conns = []
+    for i in range(80):
+        n = big if i < 10 else small
+        ws = c.keep(sio(c.port))
+        ws.send(struct.pack("!BBQ", 0x82, 0xFF, n) + b"\x00" * 4 + b"\x00" * 4096)
+        conns.append((n, ws))
+        time.sleep(0.002)
+    time.sleep(0.3)
+    shed = []
+    for i, (n, ws) in enumerate(conns):
+        try:
+            code, ms, _ = ws.wait_close(timeout=0.02)
+            shed.append((i, n, code))
+        except AssertionError:
+            pass
+    assert shed, "nothing was shed with 69.6 MiB announced under a 64 MiB cap"
+    assert all(code == 1008 for _, _, code in shed), shed
+    assert all(n == big for _, n, _ in shed), "a smaller holder was shed: %s" % shed
+    fcode, _, _ = frag.wait_close(timeout=3.0)
+    assert fcode in (1008, 1009), fcode
+    return ("%d of the 1000000-byte holders shed 1008 (memory pressure), no 900000-byte "
+            "holder; the empty-fragment stream closed %d" % (len(shed), fcode))
