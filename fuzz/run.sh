@@ -20,7 +20,7 @@ shift
 here=$(cd "$(dirname "$0")" && pwd)
 seconds=${FUZZ_SECONDS:-60}
 work=${FUZZ_WORK:-$build/fuzz-work}
-targets=${*:-"eio eio_query sio http_query rest_json config server"}
+targets=${*:-"eio eio_query sio http_query http_head ws_frame rest_json config server"}
 found=0
 
 max_len() {

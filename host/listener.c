@@ -314,8 +314,17 @@ static void on_sweep(uv_timer_t *t)
     parley__sock_sweep(parley__now_ms(NULL));
 }
 
-/* Admission: refused connections get a canned answer and are closed
- * gracefully, before any byte of theirs is parsed. */
+/* Admission: a refused connection gets a canned answer and a short
+ * graceful close, before any byte of it is parsed, and stops counting. */
+static void refuse_at_accept(struct parley__sock *s, int status, const char *code,
+                             const char *message)
+{
+    s->refused = 1;
+    L.connections--;
+    parley__metric_set(L.m.connections, L.connections);
+    parley__sock_refuse(s, status, code, message);
+}
+
 static void admit(struct parley__sock *s)
 {
     const char *code = NULL, *message = NULL;
@@ -324,22 +333,22 @@ static void admit(struct parley__sock *s)
     if (L.draining) {
         PARLEY__COUNT(refused_draining);
         L_DEBUG("refusing a connection from %s: shutting down", s->remote);
-        parley__sock_refuse(s, 503, "shutting_down", "the server is shutting down");
+        refuse_at_accept(s, 503, "shutting_down", "the server is shutting down");
         return;
     }
     if (L.connections > L.opts.max_connections) {
         PARLEY__COUNT(refused_limit);
         L_WARN("refusing a connection from %s: %u open, listener.max_connections is %u",
                s->remote, L.connections - 1, L.opts.max_connections);
-        parley__sock_refuse(s, 503, "too_many_connections",
-                            "the server is at listener.max_connections");
+        refuse_at_accept(s, 503, "too_many_connections",
+                         "the server is at listener.max_connections");
         return;
     }
     status = parley__ip_admit(s, &code, &message);
     if (status != 0) {
         /* A flood would flood the log too: debug only; the counters tell. */
         L_DEBUG("refusing a connection from %s: %s", s->remote, message);
-        parley__sock_refuse(s, status, code, message);
+        refuse_at_accept(s, status, code, message);
     }
 }
 

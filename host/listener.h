@@ -1,12 +1,12 @@
 /*
  * The one listening port, shared by every transport (DESIGN.md, "Loop and
- * listener"): one libwebsockets context on the host's libuv loop, HTTP
- * routes and WebSocket endpoints registered by path prefix (the longest
- * matching prefix wins), a bounded send queue per WebSocket connection
- * written in one lws_write per writeable callback.
+ * listener"): our own HTTP/1.1 and WebSocket layer on the host's libuv
+ * loop, HTTP routes and WebSocket endpoints registered by path prefix (the
+ * longest matching prefix wins), a bounded send queue per connection
+ * written with one writev per loop turn.
  *
  * Every function here runs on the loop thread. docs/listener.md describes
- * the limits, the write path and the lws hardening.
+ * the limits, the read and write paths and the refusals.
  */
 #ifndef PARLEY__LISTENER_H
 #define PARLEY__LISTENER_H
@@ -22,7 +22,7 @@ struct parley__listener_options {
     size_t max_body;              /* default HTTP body cap (route.max_body 0 → this) */
     size_t max_message;           /* default WebSocket message cap */
     size_t send_queue_max;        /* bytes queued per connection before it is dropped as a slow consumer */
-    size_t max_header;            /* lws max_http_header_data */
+    size_t max_header;            /* bytes of a request head (431, or 414 for the request line) */
     unsigned max_connections;     /* at the cap new connections get a 503 and are closed */
     uint64_t header_timeout_ms;   /* request headers and body must arrive within this */
     uint64_t idle_timeout_ms;     /* idle keep-alive HTTP / silent WebSocket connections are closed */
@@ -38,7 +38,7 @@ struct parley__listener_options {
 /* Record the options and reset the route table; no socket yet. Routes and
  * endpoints may be added from here on (plugins do it in start()). */
 int parley__listener_init(const struct parley__listener_options *opts, parley_error *err);
-/* Create the lws context on parley__loop() and bind host:port. Errors name
+/* Bind host:port and listen on parley__loop(). Errors name
  * host:port and the reason. */
 int parley__listener_listen(parley_error *err);
 /* The bound port (after listen), else the configured one. */
@@ -53,11 +53,12 @@ void parley__listener_drain(const char *reason);
 unsigned parley__listener_unflushed(void);
 /* Open connections (HTTP and WebSocket). */
 unsigned parley__listener_connections(void);
-/* Inside the loop: the first lws_context_destroy. Every WebSocket still
- * open gets its on_close (1001 when drained, else 1006) and every held
- * request its on_abort here, so call it before the plugins are destroyed. */
+/* Inside the loop: close every connection and the listening socket. Every
+ * WebSocket still open gets its on_close (1001 when drained, else 1006)
+ * and every held request its on_abort here, so call it before the plugins
+ * are destroyed. */
 void parley__listener_close(void);
-/* After uv_run returned: the second lws_context_destroy; free everything. */
+/* After uv_run returned: free everything. */
 void parley__listener_finalize(void);
 
 /* SDK signatures (host.h). */

@@ -232,7 +232,11 @@ static int build_response(struct parley_http_request *req, int status,
             continue;
         o += (size_t)snprintf(p + o, cap - o, "%s: %s\r\n", headers[i].name, headers[i].value);
     }
-    o += (size_t)snprintf(p + o, cap - o, "Content-Length: %zu\r\n", len);
+    /* RFC 9110 8.6: never on a 1xx or 204, which have no body. */
+    if (status >= 200 && status != 204)
+        o += (size_t)snprintf(p + o, cap - o, "Content-Length: %zu\r\n", len);
+    else
+        len = 0;
     if (req->close_after || !req->keepalive)
         o += (size_t)snprintf(p + o, cap - o, "Connection: close\r\n");
     else if (req->http10)
@@ -429,6 +433,17 @@ static int body_append(struct parley_http_request *req, const unsigned char *d, 
     return 0;
 }
 
+/* A head over listener.max_header: 414 when its request line alone is
+ * (however the bytes arrived), else 431. */
+static long refuse_big_head(struct parley__sock *s, const unsigned char *data, size_t len)
+{
+    const unsigned char *lf = memchr(data, '\n', len);
+
+    if (lf == NULL || (size_t)(lf - data) >= L.opts.max_header)
+        return refuse(s, 414, "uri_too_long", "the request line is over listener.max_header");
+    return refuse(s, 431, "header_too_large", "the request head is over listener.max_header");
+}
+
 /* Body bytes of the request being read; dispatch once complete. */
 static long body_input(struct parley__sock *s, struct parley_http_request *req,
                        unsigned char *data, size_t len)
@@ -588,15 +603,13 @@ long parley__http_input(struct parley__sock *s, unsigned char *data, size_t len)
          * have been waiting for its LF. */
         if (bare_line_end(data, seen > 0 ? seen - 1 : 0, len))
             return refuse(s, 400, "bad_request", "lines must end in CRLF");
-        if (len >= L.opts.max_header && memchr(data, '\n', len) == NULL)
-            return refuse(s, 414, "uri_too_long", "the request line is over listener.max_header");
         if (len >= L.opts.max_header)
-            return refuse(s, 431, "header_too_large", "the request head is over listener.max_header");
+            return refuse_big_head(s, data, len);
         return 0;
     }
     s->head_scanned = 0;
     if (end > L.opts.max_header)
-        return refuse(s, 431, "header_too_large", "the request head is over listener.max_header");
+        return refuse_big_head(s, data, end);
     h = malloc(sizeof *h);
     if (h == NULL)
         return refuse(s, 500, "internal", "out of memory");

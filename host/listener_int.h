@@ -35,6 +35,10 @@
  * "lingering close"). Bounded in time only, as nginx's lingering_time:
  * dropping bytes costs no memory. */
 #define PARLEY__LINGER_MS 2000
+/* A connection refused at accept (limits, draining) lingers this long, and
+ * does not count toward listener.max_connections meanwhile: a flood of
+ * refused connections must not lock the others out. */
+#define PARLEY__REFUSED_LINGER_MS 250
 
 struct parley__route {
     parley_http_route r;        /* the plugin's route, copied */
@@ -94,6 +98,7 @@ struct parley__sock {
     unsigned shut : 1;          /* uv_shutdown was called */
     unsigned close_when_flushed : 1;
     unsigned processing : 1;    /* inside the input loop: do not re-enter it */
+    unsigned refused : 1;       /* refused at accept: not counted, short linger */
     unsigned reprocess : 1;     /* buffered input became runnable meanwhile */
     char remote[48];
 };

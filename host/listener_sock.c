@@ -53,7 +53,7 @@ static void on_closed(uv_handle_t *h)
     if (s->next != NULL)
         s->next->prev = s->prev;
     parley__ip_release(s);
-    if (L.connections > 0)
+    if (!s->refused && L.connections > 0)
         L.connections--;
     parley__metric_set(L.m.connections, L.connections);
     free(s->in);
@@ -111,7 +111,8 @@ static void start_linger(struct parley__sock *s)
         s->in = NULL;
         s->in_cap = 0;
     }
-    s->deadline_ms = parley__now_ms(NULL) + PARLEY__LINGER_MS;
+    s->deadline_ms = parley__now_ms(NULL) +
+                     (s->refused ? PARLEY__REFUSED_LINGER_MS : PARLEY__LINGER_MS);
     s->sreq = malloc(sizeof *s->sreq);
     if (s->sreq == NULL || uv_shutdown(s->sreq, (uv_stream_t *)&s->tcp, on_shutdown) != 0) {
         free(s->sreq);
@@ -274,8 +275,17 @@ static void on_written(uv_write_t *req, int status)
     free(req);
     s->wreq = NULL;
     s->wreq_pieces = 0;
-    while (n-- > 0 && s->out_count > 0)
+    while (n-- > 0 && s->out_count > 0) {
+        const struct parley__out *o = &s->out[s->out_head];
+
+        if (s->conn != NULL && status == 0) {
+            L.ws_frames += o->frame != NULL;
+            L.ws_bytes += o->len - s->out_off;
+        }
         pop(s);
+    }
+    if (s->conn != NULL && status == 0)
+        L.ws_writes++;
     if (s->closed)
         return;
     if (status < 0) {

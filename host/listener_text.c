@@ -93,31 +93,6 @@ int parley__text_query_param(const char *query, const char *key, char *out, size
     return PARLEY_ENOTFOUND;
 }
 
-int parley__text_pct_encode(const char *src, size_t n, const char *also, char *out, size_t out_size)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t o = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)src[i];
-        int esc = c <= 0x20 || c >= 0x7f || c == '%' || (also && strchr(also, c) != NULL);
-
-        if (o + (esc ? 3 : 1) >= out_size)
-            return -1;
-        if (esc) {
-            out[o++] = '%';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
-        } else {
-            out[o++] = (char)c;
-        }
-    }
-    if (out_size == 0)
-        return -1;
-    out[o] = '\0';
-    return (int)o;
-}
-
 int parley__text_ascii_ieq(const char *a, size_t alen, const char *b)
 {
     size_t i;

@@ -486,6 +486,7 @@ long parley__ws_input(struct parley__sock *s, unsigned char *data, size_t len)
         return (long)len;
     if (c->peer_closed)
         return (long)len;       /* nothing counts after the peer's close (F28) */
+    c->ping_sent = 0;           /* it spoke: alive, whether or not it pongs */
     if (c->frame_open) {
         if (c->closing) {       /* we are closing: skip, do not keep */
             size_t n = len < c->frame_left ? len : (size_t)c->frame_left;

@@ -128,7 +128,7 @@ void parley__loop_close(void)
     post_drain(&post_async);
     uv_close((uv_handle_t *)&post_async, NULL);
     /* Anything still open at this point is closed without callbacks of its
-     * own; uv_walk reaches handles owned by plugins and lws alike. */
+     * own; uv_walk reaches handles owned by plugins and the host alike. */
     uv_walk(&loop, close_any, NULL);
     while (uv_run(&loop, UV_RUN_DEFAULT) != 0)
         ;

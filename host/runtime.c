@@ -149,8 +149,8 @@ static void settle_done(uv_timer_t *timer)
 }
 
 /* Everything is stopped: close what the runtime owns and let the loop end.
- * The listener's first context destroy needs a few loop iterations to close
- * lws's handles before uv_run may return. */
+ * The listener's connections need a few loop iterations to finish closing
+ * before uv_run may return. */
 static void finish(void)
 {
     parley__timer_stop(rt.flush_timer);
@@ -205,10 +205,10 @@ static void stop_transports(void)
 
 /*
  * Clients with a backlog get their last frames and the close frame only as
- * fast as they read; stopping at once would cut them off (lws destroys the
- * connections with the context). So wait until every WebSocket's queue and
- * close frame reached the kernel, for at most half of the shutdown timeout
- * (a client that does not read at all is cut off after that).
+ * fast as they read; stopping at once would cut them off (the listener's
+ * close ends every connection). So wait until every WebSocket has finished
+ * its close handshake, for at most half of the shutdown timeout (a client
+ * that does not read at all is cut off after that).
  */
 static void flush_check(void *arg)
 {

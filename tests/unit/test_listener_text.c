@@ -73,20 +73,6 @@ static void query_param_decodes_strictly(void **state)
     assert_int_equal(parley__text_query_param("b=0123456789abcde", "b", out, sizeof out), 15);
 }
 
-static void pct_encode_escapes(void **state)
-{
-    char out[64], tiny[4];
-
-    (void)state;
-    assert_int_equal(parley__text_pct_encode("/a b?c#%", 8, "?#", out, sizeof out), 16);
-    assert_string_equal(out, "/a%20b%3Fc%23%25");
-    assert_int_equal(parley__text_pct_encode("x&y+z", 5, "&+", out, sizeof out), 9);
-    assert_string_equal(out, "x%26y%2Bz");
-    assert_int_equal(parley__text_pct_encode("\xc3\xa9\n", 3, NULL, out, sizeof out), 9);
-    assert_string_equal(out, "%C3%A9%0A");
-    assert_int_equal(parley__text_pct_encode("    ", 4, NULL, tiny, sizeof tiny), -1);
-}
-
 static void frame_headers_and_refcounts(void **state)
 {
     static const struct {
@@ -155,7 +141,6 @@ int main(void)
         cmocka_unit_test(utf8_accepts_well_formed),
         cmocka_unit_test(utf8_refuses_malformed),
         cmocka_unit_test(query_param_decodes_strictly),
-        cmocka_unit_test(pct_encode_escapes),
         cmocka_unit_test(frame_headers_and_refcounts),
         cmocka_unit_test(frame_truncate_before_use),
     };

@@ -189,9 +189,11 @@ typedef struct parley_host_api {
     int (*http_route_add)(parley_host *host, const parley_http_route *route, parley_error *err);
     /* "GET", "POST", ... */
     const char *(*http_method)(const parley_http_request *req);
-    /* The path, without the query, percent-encoded (the listener decodes
-     * and normalises the request line, then encodes it again: "%2F" and
-     * "/" are not told apart, ".." segments never reach a route). */
+    /* The path, without the query, as the client sent it: percent-escapes
+     * are checked (two hex digits, never %00) but not decoded, and dot
+     * segments are not resolved, so no spelling of a path reaches another
+     * route's prefix (the listener's behaviour since 1.0 with its own HTTP
+     * layer; 1.0 hosts built on libwebsockets decoded and re-encoded it). */
     const char *(*http_path)(const parley_http_request *req);
     /* The raw query string after '?', "" when there is none. */
     const char *(*http_query)(const parley_http_request *req);
