@@ -116,4 +116,8 @@ const parley_host_api parley__api = {
     .client_ack_reply = parley__client_ack_reply,
 
     .frame_binary = parley__frame_is_binary,
+
+    .memory_open = parley__memory_open,
+    .memory_set = parley__memory_set,
+    .memory_close = parley__memory_close,
 };

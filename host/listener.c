@@ -485,6 +485,8 @@ void parley__listener_finalize(void)
 {
     /* The metrics registry may be freed right after us. */
     memset(&L.m, 0, sizeof L.m);
+    while (L.accounts != NULL)      /* a plugin that never closed its accounts */
+        parley__memory_close(L.accounts);
     parley__ip_free();
     free(L.rbuf);
     free(L.routes);

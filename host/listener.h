@@ -78,6 +78,9 @@ int parley__http_hold(parley_http_request *req, uint64_t timeout_ms, void *req_c
 
 int parley__ws_endpoint_add(parley_host *host, const parley_ws_endpoint *endpoint,
                             parley_error *err);
+parley_memory *parley__memory_open(parley_host *host, void (*shed)(void *arg), void *arg);
+void parley__memory_set(parley_memory *mem, size_t bytes);
+void parley__memory_close(parley_memory *mem);
 int parley__conn_send(parley_conn *conn, parley_frame *frame);
 void parley__conn_close(parley_conn *conn, int code, const char *reason);
 const char *parley__conn_remote_addr(const parley_conn *conn);

@@ -134,6 +134,14 @@ struct parley_http_request {
     struct parley_http_request *prev, *next;
 };
 
+/* A transport's client memory account (host.h, memory_open). */
+struct parley_memory {
+    size_t bytes;
+    void (*shed)(void *arg);
+    void *arg;
+    struct parley_memory *prev, *next;
+};
+
 struct parley_conn {
     struct parley__sock *sock;  /* NULL once closed */
     parley_ws_endpoint ep;
@@ -211,6 +219,8 @@ struct parley__listener {
     struct parley__sock *flush_list;   /* connections with output to write */
     struct parley_http_request *reqs;  /* every live request */
     struct parley_conn *conns;         /* every live WebSocket */
+    struct parley_memory *accounts;    /* transports' client memory accounts */
+    int shedding;                      /* inside the shed loop: do not re-enter it */
     unsigned char *rbuf;               /* the one read buffer, 64 KiB */
     /* WebSocket write counts, added to the metrics once per flush rather
      * than per write (each add is an atomic read-modify-write). */
@@ -276,7 +286,14 @@ int parley__ip_admit(struct parley__sock *s, const char **code, const char **mes
 void parley__ip_release(struct parley__sock *s);
 void parley__ip_free(void);
 
+/* listener_memory.c: listener.client_memory_max. Over it, the biggest
+ * holders (WebSockets and transports' accounts) are shed until the total
+ * is under it again. PARLEY_ELIMIT when `self` was one of them. */
+int parley__listener_shed(struct parley_conn *self);
+
 /* listener_ws.c */
+size_t parley__ws_held(const struct parley_conn *c);
+void parley__ws_shed(struct parley_conn *c);
 /* Take an upgrade request; returns 1 when the connection is now a
  * WebSocket (the 101 is queued), 0 when it was refused (answer queued,
  * connection finishing). `consumed` is the head's length. */

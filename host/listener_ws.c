@@ -233,39 +233,25 @@ static size_t held_bytes(const struct parley_conn *c)
     return (c->sock != NULL ? c->sock->out_bytes : 0) + c->rx_cap;
 }
 
-/*
- * Over listener.client_memory_max: close the connections holding the most
- * until the total is back under it (Redis maxmemory-clients evicts the
- * same way). A queue counts the wire bytes of its frames, so a broadcast
- * frame shared by many queues counts in each. The scan is linear, but runs
- * only when the cap is hit. Returns PARLEY_ELIMIT when `self` was one.
- */
-static int shed(struct parley_conn *self)
+size_t parley__ws_held(const struct parley_conn *c)
 {
-    int rc = 0;
+    return held_bytes(c);
+}
 
-    while (L.queued_total > L.opts.client_memory_max) {
-        struct parley_conn *big = NULL;
-
-        for (struct parley_conn *c = L.conns; c != NULL; c = c->next)
-            if (!c->closing && held_bytes(c) > 0 && (big == NULL || held_bytes(c) > held_bytes(big)))
-                big = c;
-        if (big == NULL)
-            break;
-        PARLEY__COUNT(ws_shed);
-        L_WARN("websocket %s from %s: %zu bytes queued and %zu receiving, the most while all "
-               "clients hold %zu over listener.client_memory_max %zu; closing 1008",
-               big->ep.prefix, big->remote, big->sock ? big->sock->out_bytes : 0, big->rx_cap,
-               L.queued_total, L.opts.client_memory_max);
-        if (big->sock != NULL)
-            parley__sock_queue_drop(big->sock);
-        if (!big->delivering)
-            rx_free(big);
-        start_close(big, 1008, "memory pressure", CLOSE_GRACE_MS);
-        if (big == self)
-            rc = PARLEY_ELIMIT;
-    }
-    return rc;
+/* listener_memory.c chose this connection to make room: its queue and
+ * receive buffer go, and it closes 1008 "memory pressure". */
+void parley__ws_shed(struct parley_conn *c)
+{
+    PARLEY__COUNT(ws_shed);
+    L_WARN("websocket %s from %s: %zu bytes queued and %zu receiving, the most while all "
+           "clients hold %zu over listener.client_memory_max %zu; closing 1008",
+           c->ep.prefix, c->remote, c->sock ? c->sock->out_bytes : 0, c->rx_cap,
+           L.queued_total, L.opts.client_memory_max);
+    if (c->sock != NULL)
+        parley__sock_queue_drop(c->sock);
+    if (!c->delivering)
+        rx_free(c);
+    start_close(c, 1008, "memory pressure", CLOSE_GRACE_MS);
 }
 
 /* ------------------------------------------------------------------ */
@@ -449,7 +435,7 @@ static long payload(struct parley_conn *c, unsigned char *data, size_t len)
             return fail(c, 1011, "out of memory");
         rx_set(c, b, want ? want : 1);
         if (L.queued_total > L.opts.client_memory_max) {
-            (void)shed(c);
+            (void)parley__listener_shed(c);
             if (c->closing)
                 return -1;
         }
@@ -629,7 +615,7 @@ int parley__conn_send(parley_conn *conn, parley_frame *frame)
     if (rc < 0)
         return rc;
     if (L.queued_total > L.opts.client_memory_max)
-        return shed(conn);
+        return parley__listener_shed(conn);
     return 0;
 }
 

@@ -403,6 +403,19 @@ static int make_sid(struct eio_server *srv, char out[EIO_SID_LEN + 1])
     return 0;
 }
 
+/* The host sheds the biggest client when listener.client_memory_max is
+ * passed; for a polling session, that closes it. */
+static void memory_shed(void *arg)
+{
+    eio__session_close(arg, "memory pressure", 1008, 0);
+}
+
+static void memory_report(struct eio_socket *s)
+{
+    if (s->mem != NULL)
+        s->srv->api->memory_set(s->mem, s->q_bytes);
+}
+
 struct eio_socket *eio__session_new(struct eio_server *srv, int transport, const char *remote)
 {
     struct eio_socket *s = calloc(1, sizeof *s);
@@ -424,6 +437,8 @@ struct eio_socket *eio__session_new(struct eio_server *srv, int transport, const
     s->transport = transport;
     s->state = EIO_S_OPEN;
     s->refs = 1;
+    if (PARLEY_HAS_FIELD(srv->api, parley_host_api, memory_close) && srv->api->memory_open != NULL)
+        s->mem = srv->api->memory_open(srv->host, memory_shed, s);
     snprintf(s->remote, sizeof s->remote, "%s", remote ? remote : "");
     if (srv->n_sessions >= srv->n_buckets)
         table_grow(srv);
@@ -463,6 +478,10 @@ void eio__session_close(struct eio_socket *s, const char *reason, int ws_code, i
         return;
     s->state = EIO_S_CLOSED;
     eio__session_ref(s);
+    if (s->mem != NULL) {
+        api->memory_close(s->mem);
+        s->mem = NULL;
+    }
     table_del(srv, s);
     flush_unlink(s);
     eio__sessions_gauge(srv, s->transport, -1);
@@ -622,6 +641,7 @@ void eio__queue_drop(struct eio_socket *s)
     }
     s->q_head = 0;
     s->q_bytes = 0;
+    memory_report(s);
 }
 
 static int queue_push(struct eio_socket *s, parley_frame *frame, size_t size, int binary)
@@ -659,6 +679,18 @@ static int queue_push(struct eio_socket *s, parley_frame *frame, size_t size, in
     e->binary = (uint8_t)(binary != 0);
     s->q_count++;
     s->q_bytes += size + (s->q_count > 1);
+    if (s->mem != NULL) {
+        /* Reporting may shed this very session (the host calls
+         * memory_shed): hold it while we look. */
+        int closed;
+
+        eio__session_ref(s);
+        memory_report(s);
+        closed = s->state != EIO_S_OPEN;
+        eio__session_unref(s);
+        if (closed)
+            return PARLEY_ELIMIT;
+    }
     return 0;
 }
 

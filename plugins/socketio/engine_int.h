@@ -70,6 +70,7 @@ struct eio_socket {
     char get_origin[EIO_ORIGIN_MAX]; /* its allowed Origin, for the CORS headers ("" none) */
     struct eio_qent *q;       /* ring */
     size_t q_cap, q_head, q_count, q_bytes;
+    parley_memory *mem;       /* q_bytes in listener.client_memory_max (host 1.1+), or NULL */
     int dispatching;          /* inside a POST: sends queue, one flush at the end */
     int flush_queued;         /* on the server's flush list */
     struct eio_socket *fprev, *fnext;

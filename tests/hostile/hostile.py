@@ -116,6 +116,8 @@ def parse_response(data):
     if "content-length" in hdrs:
         n = int(hdrs["content-length"])
         return status, hdrs, rest[:n], rest[n:]
+    if status in (204, 304) or 100 <= status < 200:
+        return status, hdrs, b"", rest
     return status, hdrs, rest, b""
 
 
@@ -131,7 +133,8 @@ def read_response(s, timeout=2.0):
             if st is not None and "content-length" in hdrs and \
                     len(rest) >= int(hdrs["content-length"]):
                 return out, False
-            if st in (101, 304) or (st is not None and 100 <= st < 200 and st != 101):
+            # No body by definition (RFC 9110 6.4.1): 1xx, 204, 304.
+            if st in (204, 304) or (st is not None and 100 <= st < 200):
                 return out, False
         left = deadline - time.monotonic()
         if left <= 0:

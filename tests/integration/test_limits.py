@@ -6,6 +6,7 @@ affected), the global cap on bytes queued for clients (the biggest queue
 is shed first), the slow-consumer cap with the others' latency measured,
 pre-CONNECT buffering, the one-room-per-socket chat mapping, and the
 pending-ack cap."""
+import http.client
 import json
 import os
 import socket
@@ -308,6 +309,59 @@ class ClientMemory(LimitsBase):
         for c in (big, small, observer):
             c.close()
         print("shed after %d messages of %d bytes" % (n, len(BIG)))
+
+
+class PollingMemory(LimitsBase):
+    # A long-polling session's queue lives in the Socket.IO plugin, not in
+    # the listener: the plugin reports it through a memory account (SDK 1.1),
+    # so the global cap sees it and sheds the session when it is the biggest.
+    listener = {"client_memory_max": "256KiB", "send_queue_max": "64MiB"}
+    socketio = {"send_queue_max": "64MiB"}
+
+    def test_a_polling_queue_counts_and_is_shed(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=10)
+        conn.request("GET", "/socket.io/?EIO=4&transport=polling")
+        sid = json.loads(conn.getresponse().read()[1:])["sid"]
+        q = "/socket.io/?EIO=4&transport=polling&sid=" + sid
+        conn.request("POST", q, body=('40\x1e42["join-chat",{"username":"poller","room":"%s"}]'
+                                      % ROOM_BIG).encode())
+        self.assertEqual(conn.getresponse().read(), b"ok")
+        deadline = time.monotonic() + 10
+        joined = b""
+        while b"join-confirmed" not in joined:
+            self.assertLess(time.monotonic(), deadline, "no join-confirmed")
+            conn.request("GET", q)
+            joined += conn.getresponse().read()
+        observer = SioClient(self.srv.port)
+        observer.join("observer", ROOM_BIG)
+        # The poller stops asking: what the room gets piles up in its session.
+        base = self.metric("parley_listener_client_memory_bytes")
+        st, _ = self.srv.json("POST", "/api/messages",
+                              {"username": "p", "content": BIG, "room": ROOM_BIG})
+        self.assertEqual(st, 201)
+        self.assertEqual(observer.wait_event("message-received")["content"], BIG)
+        wait_for(lambda: self.metric("parley_listener_client_memory_bytes") >= base + len(BIG),
+                 timeout=5, what="the polling queue counted in client memory")
+        n = 1
+        while self.metric("parley_listener_memory_shed_total") < 1:
+            self.assertLess(n, 1000, "nothing was shed")
+            st, _ = self.srv.json("POST", "/api/messages",
+                                  {"username": "p", "content": BIG, "room": ROOM_BIG})
+            self.assertEqual(st, 201)
+            self.assertEqual(observer.wait_event("message-received")["content"], BIG)
+            n += 1
+        self.assertLessEqual(n * len(BIG), 256 * 1024 + 2 * len(BIG))
+        self.assertEqual(observer.wait_event("user-left")["username"], "poller")
+        self.assertLess(self.metric("parley_listener_client_memory_bytes"), 256 * 1024)
+        self.assertIn("listener.client_memory_max", self.srv.stderr())
+        # The session is gone: its next GET is refused as unknown.
+        conn.request("GET", q)
+        r = conn.getresponse()
+        self.assertEqual((r.status, json.loads(r.read())["code"]), (400, 1))
+        conn.close()
+        a = observer.emit("send-message", {"content": "still here"}, ack=True)
+        self.assertTrue(observer.wait_ack(a)["ok"])
+        observer.close()
 
 
 class ReceiveMemory(LimitsBase):

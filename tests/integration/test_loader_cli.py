@@ -96,8 +96,8 @@ class CheckConfig(unittest.TestCase):
 
     def test_host_too_old(self):
         cfg = self.write(self.GOOD_STORAGE, self.transport("host_too_old", fixture("host_too_old")))
-        self.refused(cfg, fixture("host_too_old"), "needs host ABI minor 7",
-                     "this host has minor 0")
+        self.refused(cfg, fixture("host_too_old"), "needs host ABI minor 8",
+                     "this host has minor 1")
 
     def test_transport_under_storage(self):
         storage = "  plugin: good_transport\n  path: %s\n" % fixture("good_transport")

@@ -279,13 +279,13 @@ static void refuse_bad_magic(void **state)
 
 static void refuse_abi_major(void **state)
 {
-    EXPECT("abi_major", T, PARLEY_EVERSION, "ABI major mismatch: plugin 2 (built for ABI 2.0), host 1 (ABI 1.0)");
+    EXPECT("abi_major", T, PARLEY_EVERSION, "ABI major mismatch: plugin 2 (built for ABI 2.0), host 1 (ABI 1.1)");
 }
 
 static void refuse_host_too_old(void **state)
 {
     EXPECT("host_too_old", T, PARLEY_EVERSION,
-           "host too old: the plugin needs host ABI minor 7 (1.7 or newer), this host has minor 0 (ABI 1.0)");
+           "host too old: the plugin needs host ABI minor 8 (1.8 or newer), this host has minor 1 (ABI 1.1)");
 }
 
 static void refuse_small_descriptor(void **state)

@@ -26,8 +26,9 @@ extern "C" {
 /* A plugin built against major M loads only into a host of major M. */
 #define PARLEY_ABI_MAJOR 1
 /* Minor versions only add: new host functions at the end of the table,
- * new fields at the end of structs. Since 1.0. */
-#define PARLEY_ABI_MINOR 0
+ * new fields at the end of structs. Since 1.0; 1.1 added the client
+ * memory accounts (host.h, memory_open). */
+#define PARLEY_ABI_MINOR 1
 
 /* The one symbol a plugin exports (see PARLEY_PLUGIN_ENTRY in plugin.h). */
 #define PARLEY_ENTRY_SYMBOL "parley_plugin_entry"

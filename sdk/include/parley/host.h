@@ -362,6 +362,27 @@ typedef struct parley_host_api {
 
     /* Non-zero when the frame was allocated as binary (frame_alloc). Any thread. */
     int (*frame_binary)(const parley_frame *frame);
+
+    /* ---- client memory (1.1) ---- */
+
+    /*
+     * Open an account for bytes a transport holds for one client outside
+     * the listener (a long-polling session's queue, say), so that they count
+     * in listener.client_memory_max together with the host's own WebSocket
+     * buffers. When the total passes the cap, the host sheds the biggest
+     * holders first, WebSockets and accounts alike: for an account it calls
+     * `shed(arg)`, which must free the bytes (typically by closing that
+     * client) and say so with memory_set or memory_close before returning.
+     * NULL when out of memory (the bytes then go uncounted). Loop thread.
+     * Check PARLEY_HAS_FIELD(api, memory_close) before use. Since 1.1.
+     */
+    parley_memory *(*memory_open)(parley_host *host, void (*shed)(void *arg), void *arg);
+    /* The account now holds `bytes`. Over the cap, shed callbacks (this
+     * account's included) may run before it returns. Loop thread. Since 1.1. */
+    void (*memory_set)(parley_memory *mem, size_t bytes);
+    /* Close the account; its bytes stop counting. NULL is a no-op. Loop
+     * thread. Since 1.1. */
+    void (*memory_close)(parley_memory *mem);
 } parley_host_api;
 
 #ifdef __cplusplus

@@ -28,6 +28,7 @@ extern "C" {
 typedef struct parley_http_request parley_http_request; /* one HTTP request */
 typedef struct parley_conn parley_conn;                 /* one WebSocket connection */
 typedef struct parley_frame parley_frame;               /* a shared, ref-counted payload */
+typedef struct parley_memory parley_memory;             /* bytes a transport holds for a client, since 1.1 */
 typedef struct parley_session parley_session;           /* a chat participant (host.h) */
 typedef struct parley_client parley_client;             /* a client on one namespace (custom events) */
 
