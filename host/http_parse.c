@@ -43,7 +43,7 @@ static int is_head_ctl(int c)
     return (c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c == 0x7f;
 }
 
-static int hexval(int c)
+int parley__http_hexval(int c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -202,9 +202,12 @@ static int split_target(const char *t, size_t n, size_t off, struct parley__http
         int c = (unsigned char)t[i];
 
         if (c == '%') {
-            if (n - i < 3 || hexval((unsigned char)t[i + 1]) < 0 ||
-                hexval((unsigned char)t[i + 2]) < 0)
+            if (n - i < 3 || parley__http_hexval((unsigned char)t[i + 1]) < 0 ||
+                parley__http_hexval((unsigned char)t[i + 2]) < 0)
                 return refuse(refusal, 400, "malformed percent-escape in the target");
+            /* A NUL in the path would end it early for every C consumer. */
+            if (q == n && t[i + 1] == '0' && t[i + 2] == '0')
+                return refuse(refusal, 400, "%00 in the path");
             i += 2;
             continue;
         }
@@ -356,8 +359,12 @@ static int check_host(const char *v, size_t n, struct parley__http_refusal *refu
     return 0;
 }
 
+/* Digits only, at most INT64_MAX: a well-formed length above any cap is
+ * the listener's 413 (bad-inputs H12), only one that cannot be a number
+ * is a 400 (G06). */
 static int parse_length(const char *v, size_t n, uint64_t *out)
 {
+    const uint64_t max = UINT64_C(0x7fffffffffffffff);
     uint64_t x = 0;
 
     if (n == 0)
@@ -365,7 +372,7 @@ static int parse_length(const char *v, size_t n, uint64_t *out)
     for (size_t i = 0; i < n; i++) {
         if (v[i] < '0' || v[i] > '9')
             return -1;
-        if (x > (MAX_SAFE_LENGTH - (uint64_t)(v[i] - '0')) / 10)
+        if (x > (max - (uint64_t)(v[i] - '0')) / 10)
             return -1;
         x = x * 10 + (uint64_t)(v[i] - '0');
     }
@@ -630,13 +637,13 @@ static int chunk_step(struct parley__http_chunked *c, int b, uint64_t max_body,
 
     switch (c->state) {
     case CH_SIZE_FIRST:
-        if ((d = hexval(b)) < 0)
+        if ((d = parley__http_hexval(b)) < 0)
             return refuse(refusal, 400, "malformed chunk size");
         c->chunk_left = 0;
         c->state = CH_SIZE;
         return size_digit(c, d, max_body, refusal);
     case CH_SIZE:
-        if ((d = hexval(b)) >= 0)
+        if ((d = parley__http_hexval(b)) >= 0)
             return size_digit(c, d, max_body, refusal);
         if (b == '\r')
             c->state = CH_SIZE_LF;

@@ -16,6 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The value of hex digit c, or -1. */
+int parley__http_hexval(int c);
+
 /* Headers one request may carry; more is a 431. */
 #define PARLEY__HTTP_MAX_FIELDS 100
 
@@ -76,7 +79,7 @@ size_t parley__http_head_end(const char *buf, size_t len, size_t *scanned);
  *        other control byte, obs-fold, whitespace before the colon, a
  *        field name that is not a token, HTTP/1.1 without Host (RFC 9112
  *        3.2) or with two, a bad or duplicate-and-different
- *        Content-Length (digits only, at most 2^53), Content-Length
+ *        Content-Length (digits only, at most 2^63 - 1), Content-Length
  *        together with Transfer-Encoding, a request-target that is not
  *        origin-form, absolute-form or "*" (with OPTIONS only), a target
  *        with a byte outside RFC 3986's allowed set (space, controls,

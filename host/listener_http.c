@@ -102,28 +102,6 @@ void parley__http_request_free(struct parley_http_request *req)
     free(req);
 }
 
-/* Percent-escapes in a path must be two hex digits and never a NUL: the
- * path reaches plugins raw (no decoding, so no normalisation can turn it
- * into another handler's path: bad-inputs G11, H24). */
-static int hex_digit(char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-static int path_escapes_ok(const char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] != '%')
-            continue;
-        if (n - i < 3 || !hex_digit(p[i + 1]) || !hex_digit(p[i + 2]))
-            return 0;
-        if (p[i + 1] == '0' && p[i + 2] == '0')
-            return 0;
-        i += 2;
-    }
-    return 1;
-}
-
 static char *dup_range(const char *base, uint32_t off, uint32_t len)
 {
     char *s = malloc((size_t)len + 1);
@@ -433,6 +411,25 @@ static int body_append(struct parley_http_request *req, const unsigned char *d, 
     return 0;
 }
 
+/* A complete first line without " HTTP/": HTTP/0.9, or not HTTP at all.
+ * Refused when the line arrives, not after the header timeout (G15). */
+static int first_line_unversioned(const unsigned char *d, size_t len)
+{
+    size_t i = 0, eol;
+    const unsigned char *lf;
+
+    while (i + 1 < len && d[i] == '\r' && d[i + 1] == '\n')
+        i += 2;                 /* empty lines before the request line */
+    lf = memchr(d + i, '\n', len - i);
+    if (lf == NULL)
+        return 0;
+    eol = (size_t)(lf - d);
+    for (size_t k = i; k + 6 <= eol; k++)
+        if (memcmp(d + k, " HTTP/", 6) == 0)
+            return 0;
+    return 1;
+}
+
 /* A head over listener.max_header: 414 when its request line alone is
  * (however the bytes arrived), else 431. */
 static long refuse_big_head(struct parley__sock *s, const unsigned char *data, size_t len)
@@ -528,6 +525,19 @@ static long start_request(struct parley__sock *s, struct parley_http_request *re
         parley__http_request_free(req);
         return -1;
     }
+    if (strcmp(req->path, "*") == 0) {
+        /* OPTIONS * (the parser allows "*" with OPTIONS only): what the
+         * server as a whole supports (RFC 9110 9.3.7). */
+        static const parley_http_header allow[] = { { "Allow", "GET, HEAD, POST, OPTIONS" } };
+
+        req->discard = h->content_length;
+        if (h->chunked)
+            req->close_after = 1;
+        send_response(req, 200, allow, 1, "", 0);
+        if (req->discard == 0 || req->sock == NULL)
+            parley__http_request_free(req);     /* else discard_input ends it */
+        return (long)used;
+    }
     route = parley__route_match(req->path);
     req->max_body = route && route->r.max_body ? route->r.max_body : L.opts.max_body;
     if (h->content_length > req->max_body) {
@@ -603,6 +613,8 @@ long parley__http_input(struct parley__sock *s, unsigned char *data, size_t len)
          * have been waiting for its LF. */
         if (bare_line_end(data, seen > 0 ? seen - 1 : 0, len))
             return refuse(s, 400, "bad_request", "lines must end in CRLF");
+        if (first_line_unversioned(data, len))
+            return refuse(s, 400, "bad_request", "a request line needs an HTTP/1.x version");
         if (len >= L.opts.max_header)
             return refuse_big_head(s, data, len);
         return 0;
@@ -622,10 +634,6 @@ long parley__http_input(struct parley__sock *s, unsigned char *data, size_t len)
                       why.status == 501 ? "not_implemented" :
                       why.status == 505 ? "version_not_supported" : "bad_request",
                       why.message);
-    }
-    if (h->path_len > 0 && !path_escapes_ok((const char *)data + h->path_off, h->path_len)) {
-        free(h);
-        return refuse(s, 400, "bad_request", "the path has a malformed or NUL percent-escape");
     }
     req = request_new(s, (const char *)data, h);
     if (req == NULL) {

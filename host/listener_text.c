@@ -5,18 +5,8 @@
 
 #include <parley/abi.h>
 
+#include "http_parse.h"
 #include "listener_text.h"
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* Decode s[0..n) into out (NUL-terminated when out != NULL). Returns the
  * decoded length, PARLEY_EINVAL or PARLEY_ETOOBIG. With out == NULL only
@@ -35,8 +25,8 @@ static int decode(const char *s, size_t n, char *out, size_t out_size)
 
             if (i + 2 >= n)
                 return PARLEY_EINVAL;
-            h = hexval((unsigned char)s[i + 1]);
-            l = hexval((unsigned char)s[i + 2]);
+            h = parley__http_hexval((unsigned char)s[i + 1]);
+            l = parley__http_hexval((unsigned char)s[i + 2]);
             if (h < 0 || l < 0)
                 return PARLEY_EINVAL;
             c = h * 16 + l;

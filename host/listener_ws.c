@@ -426,14 +426,24 @@ static long payload(struct parley_conn *c, unsigned char *data, size_t len)
 {
     size_t n = len < c->frame_left ? len : (size_t)c->frame_left;
 
-    if (c->rx_len + c->frame_left > c->rx_cap) {
-        /* The frame's announced size, at once: no growth per piece. */
-        size_t want = c->rx_len + (size_t)c->frame_left;
-        unsigned char *b = realloc(c->rx, want ? want : 1);
+    if (c->rx_len + n > c->rx_cap || c->rx_cap == 0) {
+        /* Grow with what arrives (doubling, never past what the frame
+         * announced): a header that announces a megabyte and sends nothing
+         * must not get a megabyte charged to client_memory_max. */
+        size_t end = c->rx_len + (size_t)c->frame_left;
+        size_t want = c->rx_cap ? c->rx_cap * 2 : 4096;
+        unsigned char *b;
 
+        if (want < c->rx_len + n)
+            want = c->rx_len + n;
+        if (want > end)
+            want = end;
+        if (want == 0)
+            want = 1;
+        b = realloc(c->rx, want);
         if (b == NULL)
             return fail(c, 1011, "out of memory");
-        rx_set(c, b, want ? want : 1);
+        rx_set(c, b, want);
         if (L.queued_total > L.opts.client_memory_max) {
             (void)parley__listener_shed(c);
             if (c->closing)

@@ -381,14 +381,22 @@ class ReceiveMemory(LimitsBase):
 
     def test_receive_buffers_count_and_the_biggest_is_shed(self):
         clients = [SioClient(self.srv.port, connect=False) for _ in range(3)]
+        # Announcing is not holding: a header and one byte cost one 4 KiB step.
+        teaser = SioClient(self.srv.port, connect=False)
+        self.start_frame(teaser.ws, 1500000, 1)
+        wait_for(lambda: self.metric("parley_listener_client_memory_bytes") == 4096,
+                 timeout=5, what="one 4 KiB receive buffer for an announced 1.5 MB")
+        teaser.ws.sock.close()
+        wait_for(lambda: self.metric("parley_listener_client_memory_bytes") == 0,
+                 timeout=5, what="the teaser's buffer freed")
         for c in clients[:2]:
-            self.start_frame(c.ws, 1500000, 1000)
-        # Each buffer is the frame's announced size, allocated once:
-        # 2 x 1500000 < 4 MiB.
+            self.start_frame(c.ws, 1500000, 1100000)
+        # A buffer grows with what arrived (doubling from 4 KiB), never past
+        # the frame's announced size: 1.1 MB in → 1500000 each, 2 x < 4 MiB.
         wait_for(lambda: self.metric("parley_listener_client_memory_bytes") == 3000000,
                  timeout=5, what="two 1.5 MB receive buffers")
         self.assertEqual(self.metric("parley_listener_memory_shed_total"), 0)
-        self.start_frame(clients[2].ws, 1500000, 1000)
+        self.start_frame(clients[2].ws, 1500000, 1100000)
         wait_for(lambda: self.metric("parley_listener_memory_shed_total") == 1, timeout=5,
                  what="one connection shed")
         self.assertIsNone(clients[2].recv(timeout=5))
