@@ -267,10 +267,15 @@ def r12(c):
        "consumers evicted first; server under cap + 32 MiB", target="pressure",
        rss_kib=96 * 1024, metric="parley_listener_memory_shed_total", max_ms=30000,
        settle=0.5,
-       note="the listener charges a message being received at its announced length (it "
-       "allocates that at once), so 'biggest' is by announced size, not bytes sent")
+       note="announcing is not holding: a receive buffer grows with what arrives (doubling "
+       "from 4 KiB, never past the announced size), so the 80 announcements with 4 KiB each "
+       "hold 4 KiB each and nothing is shed; then each sends 600000 bytes (its buffer grows "
+       "to the announced size, 73 MB in all) and the biggest holders, the 1000000-byte ones, "
+       "are shed 1008 until the total is under the cap")
 def r13(c):
-    big, small = 1000000, 900000   # 73 MB, 69.6 MiB
+    big, small = 1000000, 900000   # 73 MB, 69.6 MiB once every buffer is full size
+    cap = 64 << 20
+    gauge, shed_total = "parley_listener_client_memory_bytes", "parley_listener_memory_shed_total"
     frag = c.keep(sio(c.port))
     frag.send(bytes.fromhex("0180 00000000") + bytes.fromhex("0080 00000000") * 50000)
     slow = c.keep(sio(c.port))
@@ -278,6 +283,10 @@ def r13(c):
     for i in range(20):
         slow.send(text('42["message","' + "s" * 60000 + '"]'))
         time.sleep(0.021)
+    fcode, _, _ = frag.wait_close(timeout=3.0)
+    assert fcode == 1009, fcode
+    time.sleep(0.2)
+    m0 = h.metrics(c.port)
     conns = []
     for i in range(80):
         n = big if i < 10 else small
@@ -286,17 +295,27 @@ def r13(c):
         conns.append((n, ws))
         time.sleep(0.002)
     time.sleep(0.3)
-    shed = []
+    m1 = h.metrics(c.port)
+    held = m1[gauge] - m0[gauge]
+    assert m1[shed_total] == m0[shed_total], "shed on announcements alone"
+    assert 80 * 4096 <= held <= 80 * 4096 + 65536, "80 announcements hold %d bytes" % held
+    for n, ws in conns:
+        ws.send(b"\x00" * (600000 - 4096))
+    time.sleep(0.3)
+    shed, kept = [], 0
     for i, (n, ws) in enumerate(conns):
         try:
             code, ms, _ = ws.wait_close(timeout=0.02)
             shed.append((i, n, code))
         except AssertionError:
-            pass
-    assert shed, "nothing was shed with 69.6 MiB announced under a 64 MiB cap"
+            kept += 1
+    m2 = h.metrics(c.port)
+    assert shed, "nothing was shed with 69.6 MiB held under a 64 MiB cap"
     assert all(code == 1008 for _, _, code in shed), shed
     assert all(n == big for _, n, _ in shed), "a smaller holder was shed: %s" % shed
-    fcode, _, _ = frag.wait_close(timeout=3.0)
-    assert fcode in (1008, 1009), fcode
-    return ("%d of the 1000000-byte holders shed 1008 (memory pressure), no 900000-byte "
-            "holder; the empty-fragment stream closed %d" % (len(shed), fcode))
+    assert 5 <= len(shed) <= 10, shed
+    assert m2[gauge] <= cap, m2[gauge]
+    return ("80 announcements held %d KiB, nothing shed; after 600000 bytes each: %d of the "
+            "1000000-byte holders shed 1008 (memory pressure), %d 900000-byte holders kept, "
+            "%.1f MiB held; the empty-fragment stream closed %d"
+            % (held // 1024, len(shed), kept, m2[gauge] / 2**20, fcode))
