@@ -31,6 +31,8 @@ struct parley__listener parley__L;
 
 /* How often the time limits of every connection are checked. */
 #define SWEEP_MS 250
+/* How often the loop's busy fraction is measured (listener.write_coalesce). */
+#define BUSY_CHECK_MS 50
 
 /* ------------------------------------------------------------------ */
 /* Options and tables                                                  */
@@ -308,6 +310,30 @@ static void fit_fd_limit(void)
     }
 }
 
+/* How busy the loop was since the last sweep: write coalescing turns on
+ * above 80% and off below 50% (hysteresis, so it does not flap). An idle
+ * or lightly loaded server writes every frame at once. */
+static void measure_busy(void)
+{
+    uint64_t idle = uv_metrics_idle_time(parley__loop()), now = uv_hrtime();
+    uint64_t wall = now - L.busy_at_ns, rest = idle - L.busy_idle_ns;
+
+    L.busy_idle_ns = idle;
+    L.busy_at_ns = now;
+    if (wall == 0 || rest > wall)
+        return;
+    if (rest * 5 < wall)            /* idle < 20% */
+        L.busy = 1;
+    else if (rest * 2 > wall)       /* idle > 50% */
+        L.busy = 0;
+}
+
+static void on_busy_check(uv_timer_t *t)
+{
+    (void)t;
+    measure_busy();
+}
+
 static void on_sweep(uv_timer_t *t)
 {
     (void)t;
@@ -409,6 +435,14 @@ int parley__listener_listen(parley_error *err)
                                                 : ((struct sockaddr_in *)&ss)->sin_port);
     uv_check_init(parley__loop(), &L.flush_check);
     uv_idle_init(parley__loop(), &L.flush_idle);
+    uv_timer_init(parley__loop(), &L.coalesce_timer);
+    uv_timer_init(parley__loop(), &L.busy_timer);
+    if (L.opts.write_coalesce_ms > 0) {
+        L.busy_at_ns = uv_hrtime();
+        L.busy_idle_ns = uv_metrics_idle_time(parley__loop());
+        uv_timer_start(&L.busy_timer, on_busy_check, BUSY_CHECK_MS, BUSY_CHECK_MS);
+        uv_unref((uv_handle_t *)&L.busy_timer);
+    }
     uv_timer_init(parley__loop(), &L.sweep);
     uv_timer_start(&L.sweep, on_sweep, SWEEP_MS, SWEEP_MS);
     uv_unref((uv_handle_t *)&L.sweep);
@@ -475,6 +509,9 @@ void parley__listener_close(void)
     }
     uv_close((uv_handle_t *)&L.server, NULL);
     uv_close((uv_handle_t *)&L.sweep, NULL);
+    uv_close((uv_handle_t *)&L.coalesce_timer, NULL);
+    uv_close((uv_handle_t *)&L.busy_timer, NULL);
+    L.deferred = NULL;
     uv_close((uv_handle_t *)&L.flush_check, NULL);
     uv_close((uv_handle_t *)&L.flush_idle, NULL);
     L.flush_list = NULL;

@@ -33,6 +33,9 @@ struct parley__listener_options {
     /* Bytes queued on all WebSockets together; past it the biggest queues
      * are closed first (1008 "memory pressure"). 0 → 256 MiB. */
     size_t client_memory_max;
+    /* A WebSocket written less than this long ago waits until this long
+     * has passed, collecting frames for one write. 0: never wait. */
+    uint64_t write_coalesce_ms;
 };
 
 /* Record the options and reset the route table; no socket yet. Routes and

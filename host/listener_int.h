@@ -89,6 +89,7 @@ struct parley__sock {
     uint64_t deadline_ms;       /* 0: none */
     uint64_t last_rx_ms;
     uint64_t lingered;          /* bytes dropped while lingering */
+    uint64_t last_write_ms;     /* when the queue last went to the kernel */
     struct parley__sock *flush_next;
     struct parley_http_request *req;   /* HTTP: the request being read or answered */
     struct parley_conn *conn;          /* WebSocket */
@@ -217,6 +218,11 @@ struct parley__listener {
     char drain_reason[124];
     struct parley__sock *socks;        /* every open connection */
     struct parley__sock *flush_list;   /* connections with output to write */
+    struct parley__sock *deferred;     /* ... waiting for listener.write_coalesce */
+    uv_timer_t coalesce_timer;
+    uv_timer_t busy_timer;
+    int busy;                          /* the loop was over 80% busy: coalesce writes */
+    uint64_t busy_idle_ns, busy_at_ns; /* uv_metrics_idle_time and uv_hrtime at the last sweep */
     struct parley_http_request *reqs;  /* every live request */
     struct parley_conn *conns;         /* every live WebSocket */
     struct parley_memory *accounts;    /* transports' client memory accounts */
@@ -259,6 +265,7 @@ void parley__sock_sweep(uint64_t now);
 /* Bytes that reached the kernel, pieces that did not: for the drain. */
 int parley__sock_flushed(const struct parley__sock *s);
 void parley__sock_flush_all(void);
+void parley__sock_flush_deferred(uv_timer_t *t);
 /* A canned refusal before any request was read (limits, draining). */
 void parley__sock_refuse(struct parley__sock *s, int status, const char *code,
                          const char *message);

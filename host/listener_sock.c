@@ -42,10 +42,16 @@ static void write_stats(void);
 /* ------------------------------------------------------------------ */
 /* Closing                                                             */
 
+static void unlist(struct parley__sock **head, struct parley__sock *s);
+
 static void on_closed(uv_handle_t *h)
 {
     struct parley__sock *s = (struct parley__sock *)h;
 
+    if (s->flush_pending) {
+        unlist(&L.flush_list, s);
+        unlist(&L.deferred, s);
+    }
     if (s->prev != NULL)
         s->prev->next = s->next;
     else if (L.socks == s)
@@ -396,6 +402,47 @@ static void write_stats(void)
     L.ws_writes = L.ws_frames = L.ws_bytes = 0;
 }
 
+/* listener.write_coalesce: while the loop is busy (listener.c,
+ * measure_busy), a WebSocket written less than that long ago waits for the
+ * coalescing timer, so that a client receiving many frames a second gets
+ * them several per write: a write costs the kernel about as much as a
+ * dozen small frames' bytes, and a saturated loop spends most of its time
+ * in writes. A client receiving less often than that, or any client of a
+ * server with time to spare, is written at once. */
+static int coalesce(struct parley__sock *s, uint64_t now)
+{
+    if (!L.busy || L.opts.write_coalesce_ms == 0 || s->conn == NULL || s->last_write_ms == 0 ||
+        now - s->last_write_ms >= L.opts.write_coalesce_ms)
+        return 0;
+    s->flush_next = L.deferred;
+    L.deferred = s;
+    if (!uv_is_active((uv_handle_t *)&L.coalesce_timer))
+        uv_timer_start(&L.coalesce_timer, parley__sock_flush_deferred, L.opts.write_coalesce_ms, 0);
+    return 1;
+}
+
+static void flush_list(struct parley__sock *list, int may_defer)
+{
+    uint64_t now = parley__now_ms(NULL);
+
+    while (list != NULL) {
+        struct parley__sock *s = list;
+
+        list = s->flush_next;
+        s->flush_next = NULL;
+        if (s->closed) {
+            s->flush_pending = 0;
+            continue;
+        }
+        if (may_defer && coalesce(s, now))
+            continue;
+        s->flush_pending = 0;
+        s->last_write_ms = now;
+        flush_sock(s);
+    }
+    write_stats();
+}
+
 void parley__sock_flush_all(void)
 {
     struct parley__sock *list = L.flush_list;
@@ -403,16 +450,28 @@ void parley__sock_flush_all(void)
     L.flush_list = NULL;
     uv_check_stop(&L.flush_check);
     uv_idle_stop(&L.flush_idle);
-    while (list != NULL) {
-        struct parley__sock *s = list;
+    flush_list(list, 1);
+}
 
-        list = s->flush_next;
-        s->flush_next = NULL;
-        s->flush_pending = 0;
-        if (!s->closed)
-            flush_sock(s);
-    }
-    write_stats();
+void parley__sock_flush_deferred(uv_timer_t *t)
+{
+    struct parley__sock *list = L.deferred;
+
+    (void)t;
+    L.deferred = NULL;
+    flush_list(list, 0);
+}
+
+/* A connection closing while it waits on a flush list must leave it
+ * before it is freed. Rare (a list holds it for one loop turn or one
+ * coalescing period), so a scan. */
+static void unlist(struct parley__sock **head, struct parley__sock *s)
+{
+    for (struct parley__sock **pp = head; *pp != NULL; pp = &(*pp)->flush_next)
+        if (*pp == s) {
+            *pp = s->flush_next;
+            return;
+        }
 }
 
 /* ------------------------------------------------------------------ */

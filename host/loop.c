@@ -76,6 +76,9 @@ int parley__loop_init(unsigned workers, parley_error *err)
     setenv("UV_THREADPOOL_SIZE", size, 1);
 
     rc = uv_loop_init(&loop);
+    /* The listener reads how busy the loop is (listener.write_coalesce). */
+    if (rc == 0)
+        (void)uv_loop_configure(&loop, UV_METRICS_IDLE_TIME);
     if (rc != 0)
         return parley_error_set(err, PARLEY_EIO, "cannot create the event loop: %s", uv_strerror(rc));
     rc = uv_async_init(&loop, &post_async, post_drain);

@@ -121,6 +121,7 @@ static void listener_options(const struct parley__settings *s, struct parley__li
     o->connect_rate_per_ip = s->listener.connect_rate_per_ip;
     o->connect_burst_per_ip = s->listener.connect_burst_per_ip;
     o->client_memory_max = s->listener.client_memory_max;
+    o->write_coalesce_ms = s->listener.write_coalesce_ms;
 }
 
 static void chat_options(const struct parley__settings *s, struct parley__chat_options *o)

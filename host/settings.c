@@ -52,6 +52,9 @@ static const parley_config_key listener_keys[] = {
       "new connections one client address may open at once (token bucket depth)" },
     { "client_memory_max", PARLEY_CONFIG_SIZE, 0, "256MiB", KIB, 1024 * GIB,
       "bytes queued for all clients together; past it the biggest queues are closed" },
+    { "write_coalesce", PARLEY_CONFIG_DURATION, 0, "5ms", 0, 100,
+      "while the loop is over 80% busy, a WebSocket's writes wait up to this long to go out "
+      "together; 0 never waits" },
 };
 
 static const parley_config_key chat_keys[] = {
@@ -309,6 +312,7 @@ static int read_listener(struct parley__settings *s, const parley__node *root, p
     s->listener.connect_rate_per_ip = (unsigned)parley__config_int(c, "connect_rate_per_ip");
     s->listener.connect_burst_per_ip = (unsigned)parley__config_int(c, "connect_burst_per_ip");
     s->listener.client_memory_max = (size_t)parley__config_int(c, "client_memory_max");
+    s->listener.write_coalesce_ms = (uint64_t)parley__config_int(c, "write_coalesce");
     parley__config_destroy(c);
     return 0;
 }

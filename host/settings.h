@@ -47,6 +47,7 @@ struct parley__settings {
         uint64_t header_timeout_ms, idle_timeout_ms;
         unsigned max_connections_per_ip, connect_rate_per_ip, connect_burst_per_ip;
         size_t client_memory_max;
+        uint64_t write_coalesce_ms;
     } listener;
     struct {
         char *default_room;
