@@ -309,8 +309,6 @@ long parley__ws_input(struct parley__sock *s, unsigned char *data, size_t len);
 void parley__ws_sock_gone(struct parley__sock *s);
 /* The sweep: ping a silent connection, give up on one that never answers. */
 void parley__ws_check(struct parley__sock *s, uint64_t now);
-/* Output was written: a close frame may follow, a queue was freed. */
-void parley__ws_flushed(struct parley__sock *s);
 void parley__ws_drain(const char *reason);
 
 #endif /* PARLEY__LISTENER_INT_H */

@@ -584,11 +584,6 @@ void parley__ws_check(struct parley__sock *s, uint64_t now)
     }
 }
 
-void parley__ws_flushed(struct parley__sock *s)
-{
-    (void)s;
-}
-
 void parley__ws_drain(const char *reason)
 {
     for (struct parley_conn *c = L.conns; c != NULL; c = c->next)
