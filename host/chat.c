@@ -11,6 +11,7 @@
 #include "array.h"
 #include "frame.h"
 #include "host.h"
+#include "list.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
@@ -496,10 +497,7 @@ parley_session *parley__session_open(parley_host *host, void *session_ctx, parle
     }
     s->host = host;
     s->ctx = session_ctx;
-    s->next = g.sessions;
-    if (g.sessions != NULL)
-        g.sessions->prev = s;
-    g.sessions = s;
+    PARLEY__LIST_PUSH(g.sessions, s);
     g.n_sessions++;
     parley__metric_set(g.m_sessions, (double)g.n_sessions);
     return s;
@@ -522,12 +520,7 @@ void parley__session_close(parley_session *s)
     s->closing = 1;
     while (s->n_rooms > 0)
         leave_member(s->rooms[s->n_rooms - 1]);
-    if (s->prev != NULL)
-        s->prev->next = s->next;
-    else
-        g.sessions = s->next;
-    if (s->next != NULL)
-        s->next->prev = s->prev;
+    PARLEY__LIST_REMOVE(g.sessions, s);
     g.n_sessions--;
     parley__metric_set(g.m_sessions, (double)g.n_sessions);
     free(s->rooms);
@@ -651,31 +644,12 @@ const char *parley__session_username(const parley_session *s, const char *room)
 
 /* ---- posting ---- */
 
-static void pending_add(struct pending *p)
-{
-    p->prev = NULL;
-    p->next = g.pending;
-    if (g.pending != NULL)
-        g.pending->prev = p;
-    g.pending = p;
-}
-
-static void pending_remove(struct pending *p)
-{
-    if (p->prev != NULL)
-        p->prev->next = p->next;
-    else if (g.pending == p)
-        g.pending = p->next;
-    if (p->next != NULL)
-        p->next->prev = p->prev;
-}
-
 static void on_stored(void *arg, int status, const parley_error *serr)
 {
     struct post_req *req = arg;
     parley_error err = PARLEY_ERROR_INIT;
 
-    pending_remove(&req->link);
+    PARLEY__LIST_REMOVE(g.pending, &req->link);
     if (status == 0) {
         parley__metric_add(g.m_posted, 1);
         struct room *r = room_find(req->msg.room, req->msg.room_len);
@@ -770,10 +744,10 @@ int parley__chat_post(parley_host *host, const parley_post *post, parley_post_do
     req->msg.timestamp_ms = parley__wall_ms(&parley__self);
     parley__msgid_next(req->msg.id, req->msg.timestamp_ms);
 
-    pending_add(&req->link);
+    PARLEY__LIST_PUSH(g.pending, &req->link);
     rc = parley__storage_insert(&req->msg, on_stored, req);
     if (rc != 0) {
-        pending_remove(&req->link);
+        PARLEY__LIST_REMOVE(g.pending, &req->link);
         free(req);
         parley__metric_add(g.m_rej_storage, 1);
         return parley_error_set(err, rc, "message not stored: %s", parley_strerror(rc));
@@ -793,7 +767,7 @@ static void on_page(void *arg, int status, const parley_message *msgs, size_t n,
     struct hist_req *req = arg;
     parley_error err = PARLEY_ERROR_INIT;
 
-    pending_remove(&req->link);
+    PARLEY__LIST_REMOVE(g.pending, &req->link);
     if (status != 0) {
         parley_error_set(&err, status, "history not available: %s (%s)", parley_strerror(status),
                          serr && serr->message[0] ? serr->message : parley_status_name(status));
@@ -853,10 +827,10 @@ int parley__chat_history(parley_host *host, const char *room, const char *before
     q.room_len = rlen;
     q.before_id = before_id != NULL && before_id[0] != '\0' ? before : NULL;
     q.limit = limit;
-    pending_add(&req->link);
+    PARLEY__LIST_PUSH(g.pending, &req->link);
     rc = parley__storage_history(&q, on_page, req);
     if (rc != 0) {
-        pending_remove(&req->link);
+        PARLEY__LIST_REMOVE(g.pending, &req->link);
         free(req);
         return parley_error_set(err, rc, "history not available: %s", parley_strerror(rc));
     }

@@ -21,6 +21,7 @@
 
 #include "array.h"
 #include "host.h"
+#include "list.h"
 #include "listener_int.h"
 #include "log.h"
 #include "loop.h"
@@ -396,10 +397,7 @@ static void on_connection(uv_stream_t *server, int status)
         uv_close((uv_handle_t *)&s->tcp, (uv_close_cb)free);
         return;
     }
-    s->next = L.socks;
-    if (L.socks != NULL)
-        L.socks->prev = s;
-    L.socks = s;
+    PARLEY__LIST_PUSH(L.socks, s);
     L.connections++;
     parley__metric_set(L.m.connections, L.connections);
     parley__sock_accepted(s);

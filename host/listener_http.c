@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "listener_int.h"
+#include "list.h"
 #include "listener_text.h"
 #include "log.h"
 #include "loop.h"
@@ -61,26 +62,6 @@ const char *parley__http_status_text(int status)
 /* ------------------------------------------------------------------ */
 /* Request objects                                                     */
 
-static void list_add(struct parley_http_request *req)
-{
-    req->next = L.reqs;
-    req->prev = NULL;
-    if (L.reqs != NULL)
-        L.reqs->prev = req;
-    L.reqs = req;
-}
-
-static void list_del(struct parley_http_request *req)
-{
-    if (req->prev != NULL)
-        req->prev->next = req->next;
-    else if (L.reqs == req)
-        L.reqs = req->next;
-    if (req->next != NULL)
-        req->next->prev = req->prev;
-    req->prev = req->next = NULL;
-}
-
 static void hold_timer_closed(uv_handle_t *h)
 {
     free(h);
@@ -90,7 +71,7 @@ void parley__http_request_free(struct parley_http_request *req)
 {
     if (req == NULL)
         return;
-    list_del(req);
+    PARLEY__LIST_REMOVE(L.reqs, req);
     if (req->hold_timer != NULL)
         uv_close((uv_handle_t *)req->hold_timer, hold_timer_closed);
     free(req->path);
@@ -137,7 +118,7 @@ static struct parley_http_request *request_new(struct parley__sock *s, const cha
     req->head_only = strcmp(req->method, "HEAD") == 0;
     req->expect = h->expect_continue;
     req->content_length = h->content_length;
-    list_add(req);
+    PARLEY__LIST_PUSH(L.reqs, req);
     return req;
 }
 

@@ -12,6 +12,7 @@
  */
 #include <stdlib.h>
 
+#include "list.h"
 #include "listener_int.h"
 #include "log.h"
 
@@ -97,10 +98,7 @@ parley_memory *parley__memory_open(parley_host *host, void (*shed)(void *arg), v
         return NULL;
     m->shed = shed;
     m->arg = arg;
-    m->next = L.accounts;
-    if (L.accounts != NULL)
-        L.accounts->prev = m;
-    L.accounts = m;
+    PARLEY__LIST_PUSH(L.accounts, m);
     return m;
 }
 
@@ -119,11 +117,6 @@ void parley__memory_close(parley_memory *m)
     if (m == NULL)
         return;
     total_changed(0, m->bytes);
-    if (m->prev != NULL)
-        m->prev->next = m->next;
-    else if (L.accounts == m)
-        L.accounts = m->next;
-    if (m->next != NULL)
-        m->next->prev = m->prev;
+    PARLEY__LIST_REMOVE(L.accounts, m);
     free(m);
 }

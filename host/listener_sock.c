@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "frame.h"
+#include "list.h"
 #include "listener_int.h"
 #include "log.h"
 #include "loop.h"
@@ -52,12 +53,7 @@ static void on_closed(uv_handle_t *h)
         unlist(&L.flush_list, s);
         unlist(&L.deferred, s);
     }
-    if (s->prev != NULL)
-        s->prev->next = s->next;
-    else if (L.socks == s)
-        L.socks = s->next;
-    if (s->next != NULL)
-        s->next->prev = s->prev;
+    PARLEY__LIST_REMOVE(L.socks, s);
     parley__ip_release(s);
     if (!s->refused && L.connections > 0)
         L.connections--;

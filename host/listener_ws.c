@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "frame.h"
+#include "list.h"
 #include "listener_int.h"
 #include "listener_text.h"
 #include "log.h"
@@ -36,26 +37,6 @@ static void start_close(struct parley_conn *c, int code, const char *reason, uin
 
 /* ------------------------------------------------------------------ */
 /* Upgrade                                                             */
-
-static void conn_list_add(struct parley_conn *c)
-{
-    c->prev = NULL;
-    c->next = L.conns;
-    if (L.conns != NULL)
-        L.conns->prev = c;
-    L.conns = c;
-}
-
-static void conn_list_del(struct parley_conn *c)
-{
-    if (c->prev != NULL)
-        c->prev->next = c->next;
-    else if (L.conns == c)
-        L.conns = c->next;
-    if (c->next != NULL)
-        c->next->prev = c->prev;
-    c->prev = c->next = NULL;
-}
 
 /* Answer a refused upgrade (text/plain, as the endpoint's message) and
  * close. */
@@ -139,7 +120,7 @@ static int accept_upgrade(struct parley__sock *s, struct parley_http_request *re
     s->conn = c;
     s->mode = PARLEY__SOCK_WS;
     s->deadline_ms = 0;
-    conn_list_add(c);
+    PARLEY__LIST_PUSH(L.conns, c);
     parley__metric_add(L.m.websockets, 1);
     return 0;
 }
@@ -543,7 +524,7 @@ void parley__ws_sock_gone(struct parley__sock *s)
     if (c == NULL)
         return;
     c->sock = NULL;
-    conn_list_del(c);
+    PARLEY__LIST_REMOVE(L.conns, c);
     parley__metric_add(L.m.websockets, -1);
     code = c->close_code ? c->close_code : c->peer_code ? c->peer_code : 1006;
     c->closed = 1;

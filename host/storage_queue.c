@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "host.h"
+#include "list.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
@@ -132,26 +133,6 @@ void parley__storage_queue_reconfigure(const struct parley__storage_options *o)
     }
 }
 
-static void link_req(struct sq_req *r)
-{
-    r->prev = NULL;
-    r->next = g.live;
-    if (g.live != NULL)
-        g.live->prev = r;
-    g.live = r;
-}
-
-static void unlink_req(struct sq_req *r)
-{
-    if (r->prev != NULL)
-        r->prev->next = r->next;
-    else if (g.live == r)
-        g.live = r->next;
-    if (r->next != NULL)
-        r->next->prev = r->prev;
-    r->prev = r->next = NULL;
-}
-
 static void free_req(struct sq_req *r)
 {
     if (r->timer != NULL)
@@ -242,7 +223,7 @@ static void on_loop(void *arg)
         if (r->op == OP_INSERT && (r->status == 0 || r->status == PARLEY_EEXIST))
             set_state(PARLEY_STORAGE_CONNECTED, NULL);
     }
-    unlink_req(r);
+    PARLEY__LIST_REMOVE(g.live, r);
     free_req(r);
 }
 
@@ -357,7 +338,7 @@ static struct sq_req *new_req(int op, size_t extra)
     r->err.struct_size = sizeof r->err;
     atomic_init(&r->posted, 0);
     r->t0 = uv_hrtime();
-    link_req(r);
+    PARLEY__LIST_PUSH(g.live, r);
     if (g.opt.timeout_ms > 0) {
         r->timer = parley__timer_start(&parley__self, g.opt.timeout_ms, 0, on_deadline, r);
         if (r->timer == NULL)
