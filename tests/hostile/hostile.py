@@ -55,24 +55,30 @@ def connect(port, timeout=3.0):
     return s
 
 
+def recv_some(s, deadline):
+    """One recv before `deadline`: the bytes; b"" when the server closed (or
+    reset) the connection; None when the time is up."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        return None
+    s.settimeout(left)
+    try:
+        return s.recv(65536)
+    except socket.timeout:
+        return None
+    except (ConnectionResetError, BrokenPipeError):
+        return b""
+
+
 def read_until_close(s, timeout=3.0, limit=1 << 22):
     """Everything the server sends until it closes or `timeout` passes:
     (bytes, closed)."""
     out = b""
     deadline = time.monotonic() + timeout
     while len(out) < limit:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return out, False
-        s.settimeout(left)
-        try:
-            chunk = s.recv(65536)
-        except socket.timeout:
-            return out, False
-        except (ConnectionResetError, BrokenPipeError):
-            return out, True
-        if not chunk:
-            return out, True
+        chunk = recv_some(s, deadline)
+        if chunk is None or chunk == b"":
+            return out, chunk == b""
         out += chunk
     return out, False
 
@@ -136,18 +142,9 @@ def read_response(s, timeout=2.0):
             # No body by definition (RFC 9110 6.4.1): 1xx, 204, 304.
             if st in (204, 304) or (st is not None and 100 <= st < 200):
                 return out, False
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return out, False
-        s.settimeout(left)
-        try:
-            chunk = s.recv(65536)
-        except socket.timeout:
-            return out, False
-        except (ConnectionResetError, BrokenPipeError):
-            return out, True
-        if not chunk:
-            return out, True
+        chunk = recv_some(s, deadline)
+        if chunk is None or chunk == b"":
+            return out, chunk == b""
         out += chunk
 
 
