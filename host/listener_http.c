@@ -480,6 +480,24 @@ static long discard_input(struct parley__sock *s, struct parley_http_request *re
     return (long)n;
 }
 
+/*
+ * A request the host answers itself instead of a route. With `keep` the
+ * connection lives, after reading past up to `body` bytes still to come
+ * (discard_input then ends the request); else it closes. Returns what
+ * start_request returns.
+ */
+static long refuse_and_end(struct parley_http_request *req, size_t used, int status,
+                           const char *code, const char *message, uint64_t body, int keep)
+{
+    req->discard = keep ? body : 0;
+    refuse_request(req, status, code, message, keep);
+    /* A request that asked for Connection: close is detached already. */
+    if (req->discard > 0 && req->sock != NULL)
+        return (long)used;
+    parley__http_request_free(req);
+    return keep ? (long)used : -1;
+}
+
 /* What to do with the request the head describes, before its body. */
 static long start_request(struct parley__sock *s, struct parley_http_request *req, size_t used)
 {
@@ -488,11 +506,8 @@ static long start_request(struct parley__sock *s, struct parley_http_request *re
     char msg[1200];
 
     s->req = req;
-    if (L.draining) {
-        refuse_request(req, 503, "shutting_down", "the server is shutting down", 0);
-        parley__http_request_free(req);
-        return -1;
-    }
+    if (L.draining)
+        return refuse_and_end(req, used, 503, "shutting_down", "the server is shutting down", 0, 0);
     if (h->connection_upgrade &&
         parley__http_field_has_token(req->head, h, "upgrade", "websocket")) {
         s->req = NULL;
@@ -501,11 +516,8 @@ static long start_request(struct parley__sock *s, struct parley_http_request *re
         parley__http_request_free(req);
         return (long)used;
     }
-    if (is_body_method(req->method) && !h->has_content_length && !h->chunked) {
-        refuse_request(req, 411, "length_required", "Content-Length is required", 0);
-        parley__http_request_free(req);
-        return -1;
-    }
+    if (is_body_method(req->method) && !h->has_content_length && !h->chunked)
+        return refuse_and_end(req, used, 411, "length_required", "Content-Length is required", 0, 0);
     if (strcmp(req->path, "*") == 0) {
         /* OPTIONS * (the parser allows "*" with OPTIONS only): what the
          * server as a whole supports (RFC 9110 9.3.7). */
@@ -530,35 +542,20 @@ static long start_request(struct parley__sock *s, struct parley_http_request *re
                req->method, req->path, s->remote, h->content_length, req->max_body);
         snprintf(msg, sizeof msg, "request body of %" PRIu64 " bytes is over the limit of %zu",
                  h->content_length, req->max_body);
-        req->discard = keep ? h->content_length : 0;
-        refuse_request(req, 413, "payload_too_large", msg, keep);
-        if (!keep || req->discard == 0) {
-            parley__http_request_free(req);
-            return keep ? (long)used : -1;
-        }
-        return (long)used;
+        return refuse_and_end(req, used, 413, "payload_too_large", msg, h->content_length, keep);
     }
     if (route == NULL) {
         int keep = !req->expect && h->content_length <= PARLEY__DISCARD_MAX && !h->chunked;
 
         snprintf(msg, sizeof msg, "no route for %s", req->path);
         L_DEBUG("%s %s: 404, no route", req->method, req->path);
-        req->discard = keep ? h->content_length : 0;
-        refuse_request(req, 404, "not_found", msg, keep);
-        if (req->discard == 0) {
-            parley__http_request_free(req);
-            return keep ? (long)used : -1;
-        }
-        return (long)used;
+        return refuse_and_end(req, used, 404, "not_found", msg, h->content_length, keep);
     }
     req->route = route->r;
     if (h->chunked) {
         req->chunked = malloc(sizeof *req->chunked);
-        if (req->chunked == NULL) {
-            refuse_request(req, 500, "internal", "out of memory", 0);
-            parley__http_request_free(req);
-            return -1;
-        }
+        if (req->chunked == NULL)
+            return refuse_and_end(req, used, 500, "internal", "out of memory", 0, 0);
         parley__http_chunked_init(req->chunked);
     }
     if (req->expect && (h->content_length > 0 || h->chunked))
