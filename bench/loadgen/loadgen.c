@@ -1,7 +1,9 @@
-/* loadgen — a Socket.IO v5 / Engine.IO v4 load generator over WebSocket.
+/* loadgen — a Socket.IO v5 / Engine.IO v4 load generator over WebSocket
+ * or HTTP long-polling (--transport polling).
  *
  * One thread, one epoll, thousands of connections. It parses only what it
- * must: the 101, WebSocket frame headers, and the first bytes of each
+ * must: the 101, WebSocket frame headers (or a polling response's status,
+ * Content-Length and \x1e separators), and the first bytes of each
  * Engine.IO packet; the only JSON it reads is the "content" field of a
  * message-received, which carries "<seq>:<send time in ns>" (CLOCK_MONOTONIC
  * on this host), and the id of an acknowledgement. Client frames are masked
@@ -17,6 +19,13 @@
  *   persist  N senders, each alone in its room, --window send-message with
  *            an ack in flight each, for --duration-ms: confirmed msgs/s, p99
  * --server-pid lets it read the server's CPU (/proc/<pid>/stat) and RSS.
+ *
+ * A polling client is two keep-alive HTTP/1.1 connections, as a browser's:
+ * one always has a GET outstanding (the long poll), the other carries the
+ * client's packets, one POST at a time, everything queued meanwhile joined
+ * with \x1e into the next one (as engine.io-client does). An idle POST
+ * connection the server closes (Node's 5 s keep-alive timeout) is opened
+ * again when there is something to send.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -36,11 +45,18 @@
 
 enum { ST_CONNECTING, ST_HTTP, ST_EIO_OPEN, ST_SIO_CONNECT, ST_JOINING, ST_JOINED, ST_CLOSED };
 
+/* What a socket is: a WebSocket client, or one of a polling client's two. */
+enum { K_WS, K_GET, K_POST };
+
+struct poll;
+
 typedef struct conn {
     int fd;
-    int state;
+    int state;           /* a K_POST socket: ST_CONNECTING, ST_HTTP (ready) or ST_CLOSED */
+    int kind;
     int idx;
     int room;
+    struct poll *pl;     /* polling only: the client's shared part */
     char *rb;            /* a partial frame left over from the last read */
     uint32_t rlen, rcap;
     uint64_t skip;       /* payload bytes of an oversized frame still to discard */
@@ -49,6 +65,22 @@ typedef struct conn {
     int out_armed;
     int inflight;        /* persist: acks outstanding */
 } conn;
+
+/* A polling client's other half. The GET socket is the client (its state,
+ * counters, conns[i]); the POST socket is pl->post. */
+#define SID_MAX 64
+#define POST_BATCH_PACKETS 500  /* Parley refuses a payload of more than 1000 */
+#define POST_BATCH_BYTES 65536
+#define POST_QUEUE_MAX (4u << 20)
+struct poll {
+    conn post;
+    char sid[SID_MAX + 1];
+    uint64_t body_left;  /* GET: body bytes of the current response still to come */
+    int in_body;
+    int posting;         /* a POST is on its way; packets queue meanwhile */
+    char *q;             /* queued packets, \x1e-joined */
+    uint32_t qlen, qcap;
+};
 
 /* Latency histogram: 10 µs buckets up to 10 s, then one overflow bucket. */
 #define H_STEP_NS 10000ull
@@ -68,6 +100,7 @@ static struct {
     int metrics;
     int quiet_ms;
     int per_source;
+    int polling;
     const char *room_prefix;
 } opt = {
     .host = "127.0.0.1", .port = 3001, .clients = 1000, .room_size = 0, .senders = 10,
@@ -77,6 +110,7 @@ static struct {
 
 static int ep;
 static conn *conns;
+static struct poll *polls;
 static char *rbuf;
 #define RBUF_SIZE (1u << 20)
 
@@ -233,21 +267,50 @@ static uint64_t self_cpu_us(void)
            (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
-static void conn_close(conn *c)
+static void note_error(const char *what, const char *p, size_t n)
 {
-    if (c->state == ST_CLOSED)
-        return;
-    if (c->state != ST_JOINED)
-        n_failed++;
-    c->state = ST_CLOSED;
-    n_closed++;
-    epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
-    close(c->fd);
+    if (!first_error[0])
+        snprintf(first_error, sizeof first_error, "%s%.*s", what, (int)(n < 200 ? n : 200), p);
+}
+
+static void note(const char *what)
+{
+    note_error(what, "", 0);
+}
+
+/* One socket and its buffers; counts nothing. */
+static void sock_release(conn *c)
+{
+    if (c->fd >= 0) {
+        epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+        close(c->fd);
+    }
     c->fd = -1;
+    c->state = ST_CLOSED;
+    c->out_armed = 0;
     free(c->rb);
     free(c->wb);
     c->rb = c->wb = NULL;
     c->rlen = c->rcap = c->wlen = c->wcap = 0;
+}
+
+/* Close a client: a polling client's POST socket closes it as a whole. */
+static void conn_close(conn *c)
+{
+    if (c->kind == K_POST)
+        c = &conns[c->idx];
+    if (c->state == ST_CLOSED)
+        return;
+    if (c->state != ST_JOINED)
+        n_failed++;
+    n_closed++;
+    sock_release(c);
+    if (c->pl) {
+        sock_release(&c->pl->post);
+        free(c->pl->q);
+        c->pl->q = NULL;
+        c->pl->qlen = c->pl->qcap = 0;
+    }
 }
 
 static void arm_out(conn *c, int on)
@@ -328,9 +391,38 @@ static void put_frame(conn *c, int opcode, const char *p, size_t len)
     }
 }
 
+static void post_flush(conn *c);
+
+/* Polling: queue one packet for the next POST. */
+static void poll_put(conn *c, const char *s, size_t len)
+{
+    struct poll *pl = c->pl;
+    if (c->state == ST_CLOSED)
+        return;
+    if (pl->qlen + len + 1 > POST_QUEUE_MAX) {
+        note("polling: POST queue full (the server does not keep up)");
+        conn_close(c);
+        return;
+    }
+    if (pl->qlen + len + 1 > pl->qcap) {
+        pl->qcap = (uint32_t)((pl->qlen + len + 1) * 2 + 256);
+        pl->q = realloc(pl->q, pl->qcap);
+        if (!pl->q)
+            die("realloc");
+    }
+    if (pl->qlen)
+        pl->q[pl->qlen++] = 0x1e;
+    memcpy(pl->q + pl->qlen, s, len);
+    pl->qlen += (uint32_t)len;
+    post_flush(c);
+}
+
 static void put_text(conn *c, const char *s)
 {
-    put_frame(c, 1, s, strlen(s));
+    if (c->pl)
+        poll_put(c, s, strlen(s));
+    else
+        put_frame(c, 1, s, strlen(s));
 }
 
 static void send_join(conn *c)
@@ -395,6 +487,22 @@ static void on_delivery(const char *p, size_t n, uint64_t t)
 
 static void on_persist_ack(conn *c, const char *p, size_t n, uint64_t t);
 
+/* The sid of an open packet 0{"sid":"...",...}; 0 when there is none. */
+static int parse_sid(struct poll *pl, const char *p, size_t n)
+{
+    static const char key[] = "\"sid\":\"";
+    const char *k = memmem(p, n, key, sizeof key - 1);
+    if (!k)
+        return 0;
+    k += sizeof key - 1;
+    const char *q = memchr(k, '"', (size_t)(p + n - k));
+    if (!q || q == k || q - k > SID_MAX)
+        return 0;
+    memcpy(pl->sid, k, (size_t)(q - k));
+    pl->sid[q - k] = 0;
+    return 1;
+}
+
 /* One Engine.IO packet (a text message, or the first piece of one). */
 static void on_packet(conn *c, const char *p, size_t n)
 {
@@ -405,7 +513,17 @@ static void on_packet(conn *c, const char *p, size_t n)
         put_text(c, "3");
         return;
     }
+    if (p[0] == '1' && n == 1 && c->pl) { /* the server closed the session */
+        note("polling: a close packet from the server");
+        conn_close(c);
+        return;
+    }
     if (p[0] == '0' && c->state == ST_EIO_OPEN) {
+        if (c->pl && !parse_sid(c->pl, p, n)) {
+            note_error("polling: no sid in ", p, n);
+            conn_close(c);
+            return;
+        }
         put_text(c, "40");
         c->state = ST_SIO_CONNECT;
         return;
@@ -534,6 +652,171 @@ static void on_http(conn *c, char *buf, size_t len, size_t *used)
     *used = (size_t)(e + 4 - buf);
 }
 
+/* An HTTP/1.1 response head at buf: its status, Content-Length and whether
+ * the server closes after it. Returns the head's length, 0 while it is
+ * incomplete, -1 when it cannot be used (too long, chunked, no length). */
+static long http_head(const char *buf, size_t len, int *status, uint64_t *clen, int *closes)
+{
+    const char *e = memmem(buf, len, "\r\n\r\n", 4);
+    if (!e)
+        return len > 8192 ? -1 : 0;
+    if (e - buf < 12 || memcmp(buf, "HTTP/1.", 7))
+        return -1;
+    *status = atoi(buf + 9);
+    *clen = UINT64_MAX;
+    *closes = 0;
+    for (const char *l = memchr(buf, '\n', (size_t)(e - buf)); l && l < e; l = memchr(l, '\n', (size_t)(e - l))) {
+        l++;
+        size_t ll = (size_t)(e - l);
+        if (ll >= 15 && !strncasecmp(l, "content-length:", 15)) {
+            const char *v = l + 15;
+            while (*v == ' ')
+                v++;
+            *clen = parse_u64(&v, e);
+        } else if (ll >= 18 && !strncasecmp(l, "transfer-encoding:", 18)) {
+            return -1;
+        } else if (ll >= 11 && !strncasecmp(l, "connection:", 11)) {
+            const char *eol = memchr(l, '\r', (size_t)(e - l) + 1);
+            *closes = memmem(l, (size_t)(eol - l), "close", 5) != NULL;
+        }
+    }
+    if (*clen == UINT64_MAX)
+        return -1;
+    return (long)(e + 4 - buf);
+}
+
+/* The next long poll (the handshake while there is no sid yet). */
+static void get_next(conn *c)
+{
+    char req[256 + SID_MAX];
+    int n = snprintf(req, sizeof req, "GET /socket.io/?EIO=4&transport=polling%s%s HTTP/1.1\r\nHost: %s:%d\r\n\r\n",
+                     c->pl->sid[0] ? "&sid=" : "", c->pl->sid, opt.host, opt.port);
+    put_raw(c, req, (size_t)n);
+}
+
+/* Bytes on a polling client's GET socket: response heads, and the body's
+ * packets as each is complete (a packet ends at \x1e or at the body's end),
+ * so a long body never has to fit in the buffer. Returns the bytes used. */
+static size_t on_get_bytes(conn *c, char *buf, size_t len)
+{
+    struct poll *pl = c->pl;
+    size_t off = 0;
+    while (off < len && c->state != ST_CLOSED) {
+        if (!pl->in_body) {
+            int status, closes;
+            uint64_t clen;
+            long h = http_head(buf + off, len - off, &status, &clen, &closes);
+            if (h == 0)
+                break;
+            if (h < 0 || status != 200 || closes) {
+                note_error("polling GET: ", buf + off, len - off);
+                conn_close(c);
+                return len;
+            }
+            off += (size_t)h;
+            pl->body_left = clen;
+            pl->in_body = 1;
+        }
+        char *b = buf + off;
+        size_t avail = len - off < pl->body_left ? len - off : (size_t)pl->body_left, used = 0;
+        while (used < avail && c->state != ST_CLOSED) {
+            char *sep = memchr(b + used, 0x1e, avail - used);
+            if (!sep && avail < pl->body_left)
+                break; /* the rest of this packet is still to come */
+            size_t end = sep ? (size_t)(sep - b) : avail;
+            on_packet(c, b + used, end - used);
+            used = sep ? end + 1 : avail;
+        }
+        if (c->state == ST_CLOSED)
+            return len;
+        off += used;
+        pl->body_left -= used;
+        if (pl->body_left) {
+            if (!used && len - off > RBUF_SIZE / 2) {
+                note("polling: a packet over half a MiB");
+                conn_close(c);
+                return len;
+            }
+            break;
+        }
+        pl->in_body = 0;
+        get_next(c);
+    }
+    return off;
+}
+
+static void post_open(conn *c);
+
+/* Send what is queued, whole packets, as one POST, when none is on its way. */
+static void post_flush(conn *c)
+{
+    static char req[POST_BATCH_BYTES + 1024];
+    struct poll *pl = c->pl;
+    conn *p = &pl->post;
+    if (pl->posting || !pl->qlen || !pl->sid[0] || c->state == ST_CLOSED)
+        return;
+    if (p->state == ST_CLOSED) {
+        post_open(c);
+        return;
+    }
+    if (p->state != ST_HTTP)
+        return; /* connecting: on_connected comes back here */
+    size_t body = 0, next = 0;
+    int n = 0;
+    while (next < pl->qlen && n < POST_BATCH_PACKETS) {
+        const char *sep = memchr(pl->q + next, 0x1e, pl->qlen - next);
+        size_t end = sep ? (size_t)(sep - pl->q) : pl->qlen;
+        if (n && end > POST_BATCH_BYTES)
+            break;
+        if (end > POST_BATCH_BYTES)
+            die("a packet over the POST batch size");
+        body = end;
+        n++;
+        next = sep ? end + 1 : pl->qlen;
+    }
+    int h = snprintf(req, 1024,
+                     "POST /socket.io/?EIO=4&transport=polling&sid=%s HTTP/1.1\r\nHost: %s:%d\r\n"
+                     "Content-Type: text/plain;charset=UTF-8\r\nContent-Length: %zu\r\n\r\n",
+                     pl->sid, opt.host, opt.port, body);
+    memcpy(req + h, pl->q, body);
+    memmove(pl->q, pl->q + next, pl->qlen - next);
+    pl->qlen -= (uint32_t)next;
+    pl->posting = 1;
+    put_raw(p, req, (size_t)h + body);
+}
+
+/* Bytes on a POST socket: "200 ok" answers, one per POST. */
+static size_t on_post_bytes(conn *p, char *buf, size_t len)
+{
+    conn *c = &conns[p->idx];
+    size_t off = 0;
+    while (off < len) {
+        int status, closes;
+        uint64_t clen;
+        long h = http_head(buf + off, len - off, &status, &clen, &closes);
+        if (h == 0)
+            break;
+        if (h < 0 || status != 200 || !c->pl->posting) {
+            note_error("polling POST: ", buf + off, len - off);
+            conn_close(c);
+            return len;
+        }
+        if (len - off - (size_t)h < clen)
+            break;
+        off += (size_t)h + (size_t)clen;
+        c->pl->posting = 0;
+        if (closes) {
+            sock_release(p);
+            post_flush(c);
+            return len;
+        }
+        post_flush(c);
+        if (p->state != ST_HTTP)
+            return len;
+    }
+    return off;
+}
+
 static void on_readable(conn *c)
 {
     size_t have = c->rlen;
@@ -543,10 +826,25 @@ static void on_readable(conn *c)
     if (n <= 0) {
         if (n < 0 && errno == EAGAIN)
             return;
+        if (c->kind == K_POST && !c->pl->posting) {
+            /* An idle keep-alive connection the server let go: open
+             * another one when there is something to send. */
+            sock_release(c);
+            return;
+        }
+        if (c->kind != K_WS)
+            note(c->kind == K_GET ? "polling: the server closed a GET connection"
+                                  : "polling: the server closed a POST connection mid-request");
         conn_close(c);
         return;
     }
     size_t len = have + (size_t)n, off = 0;
+    if (c->kind != K_WS) {
+        off = c->kind == K_GET ? on_get_bytes(c, rbuf, len) : on_post_bytes(c, rbuf, len);
+        if (c->state == ST_CLOSED || c->state == ST_CONNECTING)
+            return;
+        goto keep;
+    }
     if (c->state == ST_HTTP) {
         size_t used;
         on_http(c, rbuf, len, &used);
@@ -584,6 +882,23 @@ static void on_connected(conn *c)
         conn_close(c);
         return;
     }
+    if (c->kind != K_WS) {
+        struct sockaddr_in peer;
+        socklen_t pl = sizeof peer;
+        /* A reopened POST socket can see an event of the one before it. */
+        if (getpeername(c->fd, (struct sockaddr *)&peer, &pl) < 0)
+            return;
+        c->out_armed = 1;
+        arm_out(c, 0);
+        if (c->kind == K_POST) {
+            c->state = ST_HTTP;
+            post_flush(&conns[c->idx]);
+            return;
+        }
+        c->state = ST_EIO_OPEN;
+        get_next(c);
+        return;
+    }
     char req[512];
     int n = snprintf(req, sizeof req,
                      "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n"
@@ -597,12 +912,10 @@ static void on_connected(conn *c)
     put_raw(c, req, (size_t)n);
 }
 
-static void conn_open(int i)
+/* A non-blocking connect for client c->idx, from its source address. */
+static void sock_open(conn *c)
 {
-    conn *c = &conns[i];
-    memset(c, 0, sizeof *c);
-    c->idx = i;
-    c->room = opt.room_size ? i / opt.room_size : 0;
+    int i = c->idx;
     c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c->fd < 0)
         die("socket (is ulimit -n high enough?)");
@@ -626,6 +939,35 @@ static void conn_open(int i)
         die("connect");
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
     epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
+}
+
+static void post_open(conn *c)
+{
+    conn *p = &c->pl->post;
+    p->kind = K_POST;
+    p->idx = c->idx;
+    p->pl = c->pl;
+    p->out_armed = 0;
+    sock_open(p);
+}
+
+static void conn_open(int i)
+{
+    conn *c = &conns[i];
+    memset(c, 0, sizeof *c);
+    c->idx = i;
+    c->room = opt.room_size ? i / opt.room_size : 0;
+    c->kind = K_WS;
+    if (opt.polling) {
+        c->kind = K_GET;
+        c->pl = &polls[i];
+        memset(c->pl, 0, sizeof *c->pl);
+        c->pl->post.fd = -1;
+    }
+    sock_open(c);
+    /* Both of a polling client's sockets at once: its "40" need not wait. */
+    if (c->pl)
+        post_open(c);
 }
 
 /* One turn of the loop: wait at most timeout_ms, handle what is ready. */
@@ -730,9 +1072,10 @@ static int mode_idle(void)
     while (now_ns() < until)
         poll_once(20);
     long rss = server_rss_kb();
-    printf("{\"mode\":\"idle\",\"clients\":%d,\"joined\":%llu,\"failed\":%llu,\"join_s\":%.3f,"
-           "\"rss0_kb\":%ld,\"rss_kb\":%ld,\"bytes_per_client\":%.0f}\n",
+    printf("{\"mode\":\"idle\",\"clients\":%d,\"joined\":%llu,\"failed\":%llu,\"closed\":%llu,"
+           "\"pings\":%llu,\"join_s\":%.3f,\"rss0_kb\":%ld,\"rss_kb\":%ld,\"bytes_per_client\":%.0f}\n",
            opt.clients, (unsigned long long)n_joined, (unsigned long long)n_failed,
+           (unsigned long long)n_closed, (unsigned long long)n_pings,
            tj ? secs(tj - t0) : 0.0, rss0, rss,
            n_joined ? (double)(rss - rss0) * 1024.0 / (double)n_joined : 0.0);
     fflush(stdout);
@@ -911,7 +1254,8 @@ static void usage(void)
             "  --window W --duration-ms T --hold-ms T --timeout-ms T --server-pid PID --room-prefix S\n"
             "  --metrics 1 (read Parley's ws write/frame counters from GET /metrics between steps)\n"
             "  --quiet-ms T (before each step, wait up to T for the rest of the machine to be idle)\n"
-            "  --per-source N (clients per loopback source address 127.0.x.y; 0: the kernel's choice)\n");
+            "  --per-source N (clients per loopback source address 127.0.x.y; 0: the kernel's choice)\n"
+            "  --transport websocket | polling (Engine.IO long-polling: a GET and a POST connection per client)\n");
     exit(2);
 }
 
@@ -943,6 +1287,11 @@ int main(int argc, char **argv)
         else if (!strcmp(k, "--metrics")) opt.metrics = atoi(v);
         else if (!strcmp(k, "--quiet-ms")) opt.quiet_ms = atoi(v);
         else if (!strcmp(k, "--per-source")) opt.per_source = atoi(v);
+        else if (!strcmp(k, "--transport")) {
+            if (strcmp(v, "polling") && strcmp(v, "websocket"))
+                usage();
+            opt.polling = !strcmp(v, "polling");
+        }
         else if (!strcmp(k, "--rates")) {
             char *s = strdup(v), *save = NULL;
             for (char *t = strtok_r(s, ",", &save); t && opt.nrates < 64; t = strtok_r(NULL, ",", &save))
@@ -958,7 +1307,7 @@ int main(int argc, char **argv)
 
     struct rlimit rl;
     getrlimit(RLIMIT_NOFILE, &rl);
-    if (rl.rlim_cur < (rlim_t)opt.clients + 64) {
+    if (rl.rlim_cur < (rlim_t)opt.clients * (opt.polling ? 2 : 1) + 64) {
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
@@ -967,7 +1316,8 @@ int main(int argc, char **argv)
     rbuf = malloc(RBUF_SIZE);
     lat.b = calloc(H_BUCKETS, sizeof(uint32_t));
     ack_sent_ns = calloc(ACK_RING, sizeof(uint64_t));
-    if (ep < 0 || !conns || !rbuf || !lat.b || !ack_sent_ns)
+    polls = opt.polling ? calloc((size_t)opt.clients, sizeof *polls) : NULL;
+    if (ep < 0 || !conns || !rbuf || !lat.b || !ack_sent_ns || (opt.polling && !polls))
         die("setup");
 
     int rc;
