@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -38,6 +39,20 @@ LADDER_5000 = [2, 5, 10, 15, 20, 30, 40, 60, 80, 100, 140, 200, 280, 400, 560, 8
 # spreads its clients over loopback source addresses (--per-source 100).
 PARLEY_BENCH_ENV = {"PARLEY_SIO_EVENT_RATE": "0"}
 LADDER_SINK = [500, 1000, 2000, 4000, 8000, 12000, 16000]
+# Fan-out over Engine.IO long-polling: a room of POLL_MEMBERS polling
+# clients. A long poll carries everything queued for a client, so both servers
+# go much further than on WebSocket (Parley near 16 000 msg/s, Node 3 000).
+POLL_MEMBERS = 300
+LADDER_POLL = [100, 500, 1000, 2000, 3000, 5000, 8000, 11000, 16000, 22000, 32000]
+# The memory figure at 50 000 (memmax): listener.max_connections (10 000 as
+# shipped) is lifted in a derived config, and RLIMIT_NOFILE in the server and
+# the generator. Raising a hard limit needs CAP_SYS_RESOURCE; without it
+# (root in a container may lack it) the scenario runs at the most clients the
+# hard limit leaves room for, and the report says so.
+MEM_CLIENTS = 50000
+MEM_NOFILE = 60000
+# Scenarios run in the first round only (slow on Node, and RSS hardly varies).
+FIRST_ROUND_ONLY = {"memmax"}
 
 
 def log(*a):
@@ -92,31 +107,72 @@ class Bench:
         self.deadline = time.time() + args.budget
 
     # -- servers ---------------------------------------------------------
-    def start(self, kind, disk=False):
+    def start(self, kind, disk=False, config=None, env_extra=None, nofile=None):
         port = free_port()
         errpath = os.path.join(self.tmp, f"{kind}-{port}.log")
         err = open(errpath, "w")
+        pre = raise_nofile(nofile) if nofile else None
         if kind == "parley":
             data = tempfile.mkdtemp(dir=self.tmp if disk else self.shm)
             env = dict(os.environ, PARLEY_HOST="127.0.0.1", PARLEY_PORT=str(port),
-                       PARLEY_DATA=data, PARLEY_LOG_LEVEL="warn", **PARLEY_BENCH_ENV)
-            cmd = self.pin_server + [self.parley, "--config", os.path.join(ROOT, "configs", "parley.yaml")]
-            proc = subprocess.Popen(cmd, env=env, stdout=err, stderr=err, cwd=self.tmp)
+                       PARLEY_DATA=data, PARLEY_LOG_LEVEL="warn", **PARLEY_BENCH_ENV, **(env_extra or {}))
+            cmd = self.pin_server + [self.parley, "--config", config or os.path.join(ROOT, "configs", "parley.yaml")]
+            proc = subprocess.Popen(cmd, env=env, stdout=err, stderr=err, cwd=self.tmp, preexec_fn=pre)
         else:
             env = dict(os.environ, HOST="127.0.0.1", PORT=str(port), NODE_ENV="production")
             cmd = self.pin_server + ["node", "server.js"]
-            proc = subprocess.Popen(cmd, env=env, stdout=err, stderr=err, cwd=self.refdir)
+            proc = subprocess.Popen(cmd, env=env, stdout=err, stderr=err, cwd=self.refdir, preexec_fn=pre)
         if not wait_listening(port, proc):
             stop(proc)
             raise RuntimeError(f"{kind} did not start; see {errpath}: {open(errpath).read()[-400:]}")
         return proc, port
 
+    def derived_config(self, src, name, edits):
+        """A copy of configs/<src> in the run's temp dir with (regex, replacement) edits."""
+        txt = open(os.path.join(ROOT, "configs", src)).read()
+        for pat, repl in edits:
+            txt, n = re.subn(pat, repl, txt, count=1, flags=re.M)
+            if n != 1:
+                raise RuntimeError(f"configs/{src}: {pat!r} not found")
+        path = os.path.join(self.tmp, name)
+        with open(path, "w") as f:
+            f.write(txt)
+        return path
+
+    def start_congo(self):
+        """CongoDB (tests/mongo: a MongoDB wire-protocol server in JavaScript,
+        in memory), installed into the build dir once, on a free port."""
+        dest = os.path.join(self.tools, "mongo")
+        marker = os.path.join(dest, "node_modules", "@push.rocks", "smartmongo", "dist_ts", "congodb", "index.js")
+        if not os.path.exists(marker):
+            log("installing CongoDB (tests/mongo/install.sh) into", dest)
+            subprocess.run(["sh", os.path.join(ROOT, "tests", "mongo", "install.sh"), dest], check=True,
+                           stdout=sys.stderr, timeout=300)
+        port = free_port()
+        pf = os.path.join(self.tmp, f"congo-{port}.port")
+        logpath = os.path.join(self.tmp, f"congo-{port}.log")
+        logf = open(logpath, "w")
+        # On the server's core: the database is part of what the server core
+        # carries, and the generator's core stays its own.
+        cmd = self.pin_server + ["node", os.path.join(ROOT, "tests", "mongo", "congo.js"), "--port", str(port),
+                                 "--modules", os.path.join(dest, "node_modules"), "--port-file", pf,
+                                 "--watch-pid", str(os.getpid())]
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
+        end = time.time() + 15
+        while time.time() < end and proc.poll() is None and not os.path.exists(pf):
+            time.sleep(0.05)
+        if not os.path.exists(pf):
+            stop(proc)
+            raise RuntimeError(f"CongoDB did not start; see {logpath}: {open(logpath).read()[-400:]}")
+        return proc, port
+
     # -- tools -----------------------------------------------------------
-    def loadgen(self, mode, port, pid, extra, timeout):
+    def loadgen(self, mode, port, pid, extra, timeout, nofile=None):
         cmd = self.pin_gen + [os.path.join(self.tools, "loadgen"), mode, "--port", str(port),
                               "--server-pid", str(pid)] + [str(x) for x in extra]
         try:
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                               preexec_fn=raise_nofile(nofile) if nofile else None)
         except subprocess.TimeoutExpired as e:
             log(f"loadgen {mode} timed out after {timeout}s")
             out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
@@ -176,12 +232,45 @@ class Bench:
         finally:
             stop(proc)
 
+    def fanout_polling(self, kind):
+        proc, port = self.start(kind)
+        try:
+            return self.loadgen("fanout", port, proc.pid,
+                                ["--transport", "polling", "--clients", POLL_MEMBERS, "--senders", 10,
+                                 "--step-ms", self.a.step_ms, "--drain-ms", 2000, "--timeout-ms", 60000,
+                                 "--rates", ",".join(map(str, LADDER_POLL))], 300)
+        finally:
+            stop(proc)
+
     def ramp(self, kind, clients, room_size, idle):
         proc, port = self.start(kind)
         try:
             return self.loadgen("idle" if idle else "ramp", port, proc.pid,
                                 ["--clients", clients, "--room-size", room_size, "--concurrency", 256,
                                  "--hold-ms", 3000, "--drain-ms", 4000, "--timeout-ms", 120000], 300)
+        finally:
+            stop(proc)
+
+    def memmax(self, kind):
+        """The idle memory figure at MEM_CLIENTS, or at the most clients
+        RLIMIT_NOFILE allows: the only limits lifted are
+        listener.max_connections (derived config) and RLIMIT_NOFILE."""
+        nofile, clients = mem_plan()
+        config = None
+        if kind == "parley":
+            # the listener raises its soft limit to max_connections + 128
+            config = self.derived_config("parley.yaml", "parley-memmax.yaml",
+                                         [(r"^(\s*max_connections:\s*)\d+", rf"\g<1>{clients + 500}")])
+        proc, port = self.start(kind, config=config, nofile=nofile)
+        try:
+            r = self.loadgen("idle", port, proc.pid,
+                             ["--clients", clients, "--room-size", 100, "--concurrency", 256,
+                              "--hold-ms", 3000, "--drain-ms", 4000, "--timeout-ms", 150000], 300,
+                             nofile=nofile)
+            for x in r:
+                x.update(nofile=nofile, max_connections=clients + 500 if kind == "parley" else None,
+                         server_alive=proc.poll() is None)
+            return r
         finally:
             stop(proc)
 
@@ -192,6 +281,29 @@ class Bench:
                                 ["--clients", 50, "--window", 4, "--duration-ms", self.a.persist_ms], 120)
         finally:
             stop(proc)
+
+    def persist_mongo(self):
+        """persist against Parley on configs/mongo.yaml and CongoDB. mongo.yaml
+        has no PARLEY_SIO_EVENT_RATE hook, so the derived copy sets event_rate
+        0 as the SQLite run does through the environment."""
+        config = self.derived_config("mongo.yaml", "mongo-bench.yaml",
+                                     [(r"^(\s*)- plugin: socketio\b.*\n\s*config:\n",
+                                       r"\g<0>\g<1>    event_rate: 0\n")])
+        db, dbport = self.start_congo()
+        try:
+            proc, port = self.start("parley", config=config,
+                                    env_extra={"MONGODB_URI": f"mongodb://127.0.0.1:{dbport}/parley-bench"})
+            try:
+                r = self.loadgen("persist", port, proc.pid,
+                                 ["--clients", 50, "--window", 4, "--duration-ms", self.a.persist_ms], 120)
+                cpu = proc_cpu_s(db.pid)
+                for x in r:
+                    x["db_cpu_s"] = cpu
+                return r
+            finally:
+                stop(proc)
+        finally:
+            stop(db)
 
     def rest(self, kind):
         proc, port = self.start(kind)
@@ -211,6 +323,37 @@ class Bench:
             return {"get": get, "post": post}
         finally:
             stop(proc)
+
+
+def raise_nofile(n):
+    """A preexec_fn: RLIMIT_NOFILE soft and hard to n (root, or hard >= n)."""
+    def pre():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+    return pre
+
+
+def mem_plan():
+    """(RLIMIT_NOFILE, clients) for memmax: MEM_NOFILE and MEM_CLIENTS when a
+    child may raise its hard limit that far, else the hard limit as it is and
+    the clients it leaves room for (1 000 fds to spare)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    probe = subprocess.run([sys.executable, "-c", "import resource; resource.setrlimit("
+                            f"resource.RLIMIT_NOFILE, ({MEM_NOFILE}, {MEM_NOFILE}))"],
+                           capture_output=True, timeout=30)
+    if probe.returncode == 0:
+        return MEM_NOFILE, MEM_CLIENTS
+    if hard == resource.RLIM_INFINITY:
+        hard = MEM_NOFILE
+    return hard, min(MEM_CLIENTS, (hard - 1000) // 1000 * 1000)
+
+
+def proc_cpu_s(pid):
+    """utime + stime of a live process so far, in s; None when unreadable."""
+    try:
+        f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def med(vals):
@@ -286,6 +429,16 @@ def shipped_limits():
     return out
 
 
+def mem_summary(res):
+    """clients, nofile and max_connections of the memmax runs, or None."""
+    for r in res["parley"].get("memmax", []) + res["node"].get("memmax", []):
+        for x in r:
+            if x.get("mode") == "idle":
+                return {"clients": x["clients"], "nofile": x.get("nofile"),
+                        "max_connections": x.get("max_connections") or x["clients"] + 500}
+    return None
+
+
 def report(res, started, elapsed, args):
     m = res["machine"]
     L = []
@@ -312,9 +465,28 @@ def report(res, started, elapsed, args):
     w(f"Server pinned to core 0, generator (bench/loadgen, wrk) to core 1. {res.get('rounds', args.rounds)} rounds, "
       f"Parley and Node alternating, medians of the rounds; {(f'{elapsed / 60:.1f} min' if elapsed else '—')} in all. "
       f"Data directory: tmpfs for every scenario except persistence (disk, fsync on every commit).")
+    P, N = res["parley"], res["node"]
+    if P.get("fanout-polling") or N.get("fanout-polling"):
+        w(f"Fan-out over long-polling: {POLL_MEMBERS} Engine.IO polling clients (each a keep-alive GET connection "
+          f"holding the long poll and a POST connection, one POST at a time, packets queued meanwhile go in the "
+          f"next one, as engine.io-client does), 10 of them senders; same step, retry and p99/loss rule.")
+    mm = mem_summary(res)
+    if mm:
+        why = ("" if mm["clients"] >= MEM_CLIENTS else
+               f" ({MEM_CLIENTS:,} was not possible: RLIMIT_NOFILE could not be raised past its hard limit "
+               f"{mm['nofile']:,} here, no CAP_SYS_RESOURCE; {mm['clients']:,} is what that limit leaves room for)")
+        w(f"Memory at {mm['clients']:,}{why}, first round only: the ramp10000 measurement with more clients "
+          f"(rooms of 100, idle 3 s); limits lifted for it alone: Parley's listener.max_connections "
+          f"10 000 → {mm['max_connections']:,} (a derived copy of configs/parley.yaml), and RLIMIT_NOFILE "
+          + (f"{mm['nofile']:,} (soft and hard) for the server and the generator." if mm["clients"] >= MEM_CLIENTS
+             else f"left at {mm['nofile']:,} (soft = hard) for the server and the generator."))
+    if P.get("persist-mongo"):
+        w("Persistence through MongoDB: Parley on configs/mongo.yaml (write concern majority, journal) with "
+          "socketio event_rate 0 as above, against CongoDB (tests/mongo: a MongoDB wire-protocol server written "
+          "in JavaScript, in memory, on the server's core), not mongod: the figure bounds the mongo plugin from "
+          "below. Parley only (Node's persistence row is its in-memory figure).")
     w("")
 
-    P, N = res["parley"], res["node"]
     def series(d, key):
         return d.get(key, [])
 
@@ -407,6 +579,14 @@ def report(res, started, elapsed, args):
         s5n = med([saturation(r)["deliveries_per_s"] if saturation(r) else None for r in N.get("fanout5000", [])])
         row("Fan-out 5000: saturation deliveries/s", s5p, s5n, "", "≥ 10× Node",
             verdict(s5p / s5n >= 10 if s5p and s5n else None))
+    if P.get("fanout-polling") or N.get("fanout-polling"):
+        spp = [saturation(r) for r in P.get("fanout-polling", [])]
+        spn = [saturation(r) for r in N.get("fanout-polling", [])]
+        row(f"Fan-out over long-polling, room of {POLL_MEMBERS}: saturation deliveries/s",
+            med([s["deliveries_per_s"] if s else None for s in spp]),
+            med([s["deliveries_per_s"] if s else None for s in spn]), "", "— (none set)", "—")
+        row(f"Fan-out over long-polling: p99 µs at saturation", med([s["p99_us"] if s else None for s in spp]),
+            med([s["p99_us"] if s else None for s in spn]), "", "—", "—", rnd=2)
     for key, label in (("ramp1000", "Ramp 1000 (one room)"), ("ramp10000", "Ramp 10000 (rooms of 100)")):
         pc, nc = ramp_med(P, key, "connects_per_s"), ramp_med(N, key, "connects_per_s")
         pj, nj = ramp_med(P, key, "joins_per_s"), ramp_med(N, key, "joins_per_s")
@@ -420,11 +600,30 @@ def report(res, started, elapsed, args):
         verdict(pb / nb <= 0.25 if pb and nb else None), rnd=2)
     row("Memory: idle process RSS, kB", idle_med(P, "rss0_kb"), idle_med(N, "rss0_kb"), "", "—", "—", rnd=2)
     row("Memory: RSS with 10 000 joined clients, kB", idle_med(P, "rss_kb"), idle_med(N, "rss_kb"), "", "—", "—", rnd=2)
+    mm = mem_summary(res)
+    if mm:
+        n = mm["clients"]
+        def mem(d, f):
+            return med([r[-1].get(f) if r and r[-1].get("mode") == "idle" else None for r in series(d, "memmax")])
+        def joined(d):
+            v = mem(d, "joined")
+            return None if v is None else f"{v:,.0f} of {n:,}"
+        rows.append((f"Memory at {n:,}: clients joined and idle", joined(P) or "—", joined(N) or "—", "—", "—", "—"))
+        row(f"Memory at {n:,}: RSS bytes per idle joined client", mem(P, "bytes_per_client"),
+            mem(N, "bytes_per_client"), "", "—", "—", rnd=2)
+        row(f"Memory at {n:,}: RSS with the joined clients, kB", mem(P, "rss_kb"), mem(N, "rss_kb"),
+            "", "—", "—", rnd=2)
     def pers(d, f):
         return med([r[0][f] if r else None for r in series(d, "persist")])
     row("Persistence: send-message confirmed (ack) msgs/s, 50 senders × 4 in flight",
         pers(P, "msgs_per_s"), pers(N, "msgs_per_s"), "", "— (Node keeps them in memory)", "—")
     row("Persistence: p99 confirm latency µs", pers(P, "p99_us"), pers(N, "p99_us"), "", "—", "—", rnd=2)
+    if P.get("persist-mongo"):
+        def pm(f):
+            return med([r[0].get(f) if r else None for r in series(P, "persist-mongo")])
+        rows.append(("Persistence through MongoDB (CongoDB, a JavaScript test server: a lower bound): "
+                     "confirmed msgs/s, 50 × 4", fmt(pm("msgs_per_s"), ""), "—", "—", "—", "—"))
+        rows.append(("Persistence through MongoDB: p99 confirm latency µs", fmt(pm("p99_us"), ""), "—", "—", "—", "—"))
     def rest(d, which, f):
         return med([(r.get(which) or {}).get(f) for r in series(d, "rest")])
     for which, label in (("get", "REST GET /api/messages?limit=50"), ("post", "REST POST /api/messages")):
@@ -440,15 +639,17 @@ def report(res, started, elapsed, args):
     w("")
 
     # Fan-out ladder: per rate, medians over rounds
-    for key, label, ladder in (("fanout1000", "room of 1000", LADDER_1000), ("fanout5000", "room of 5000", LADDER_5000)):
+    for key, label, ladder in (("fanout1000", "room of 1000", LADDER_1000), ("fanout5000", "room of 5000", LADDER_5000),
+                               ("fanout-polling", f"over Engine.IO long-polling, room of {POLL_MEMBERS}", LADDER_POLL)):
         if not P.get(key) and not N.get(key):
             continue
+        fpw = key != "fanout-polling"   # no WebSocket frames on polling
         w(f"## Fan-out, {label}, 10 senders (median per step over rounds; ✗ = p99 > 100 ms or loss)")
         w("")
-        w("| msg/s | deliveries/s P | p50 ms P | p99 ms P | CPU % P | µs/deliv P | frames/write P "
+        w("| msg/s | deliveries/s P | p50 ms P | p99 ms P | CPU % P | µs/deliv P " + ("| frames/write P " if fpw else "") +
           "| deliveries/s N | p50 ms N | p99 ms N | CPU % N | µs/deliv N | generator CPU % (P/N) "
           "| neighbours' CPU % (P/N) |")
-        w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        w("|---:" * (14 if fpw else 13) + "|")
         for rate in ladder:
             cells = [str(rate)]
             any_ = False
@@ -457,7 +658,7 @@ def report(res, started, elapsed, args):
                 steps = [step_at(r, rate) for r in d.get(key, [])]
                 steps = [s for s in steps if s]
                 if not steps:
-                    cells += ["—"] * (6 if d is P else 5)
+                    cells += ["—"] * (6 if d is P and fpw else 5)
                     gen.append("—")
                     nb.append("—")
                     continue
@@ -469,7 +670,7 @@ def report(res, started, elapsed, args):
                 cells.append(fmt(med([s["p99_us"] / 1000 for s in steps]), "", 1))
                 cells.append(fmt(med([s["server_cpu_pct"] for s in steps])))
                 cells.append(fmt(med([s["server_us_per_delivery"] for s in steps]), "", 2))
-                if d is P:
+                if d is P and fpw:
                     cells.append(fmt(med([s.get("frames_per_write") for s in steps]), "", 1))
                 gen.append(fmt(med([s["gen_cpu_pct"] for s in steps])))
                 nb.append(fmt(med([s.get("others_cpu_pct") for s in steps])))
@@ -507,7 +708,8 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     ap.add_argument("--quick", action="store_true", help="one round, short steps (a smoke test)")
     ap.add_argument("--room5000", action="store_true", help="also the room of 5000 (long for Node)")
-    ap.add_argument("--only", default="", help="comma list: fanout1000,fanout5000,ramp1000,ramp10000,persist,rest")
+    ap.add_argument("--only", default="", help="comma list: fanout1000,fanout5000,fanout-polling,ramp1000,"
+                    "ramp10000,memmax,persist,persist-mongo,rest")
     ap.add_argument("--step-ms", type=int, default=2000)
     ap.add_argument("--persist-ms", type=int, default=5000)
     ap.add_argument("--wrk-s", type=int, default=5)
@@ -543,7 +745,7 @@ def main():
     started = datetime.datetime.now(datetime.timezone.utc)
     t0 = time.time()
     res = {"machine": machine(), "limits": shipped_limits(), "parley": {}, "node": {}}
-    scen = ["fanout1000", "ramp1000", "ramp10000", "persist", "rest"]
+    scen = ["fanout1000", "fanout-polling", "ramp1000", "ramp10000", "memmax", "persist", "persist-mongo", "rest"]
     if args.room5000:
         scen.insert(1, "fanout5000")
     if args.only:
@@ -558,12 +760,26 @@ def main():
             order = ["parley", "node"] if rnd % 2 == 0 else ["node", "parley"]
             for sc in scen:
                 for kind in order:
+                    if sc == "persist-mongo" and kind == "node":
+                        continue  # Node's persistence is in memory: the persist row is its figure
+                    if sc in FIRST_ROUND_ONLY and rnd > 0:
+                        continue
                     if time.time() > b.deadline:
                         log(f"budget spent: skipping {sc} for {kind}")
                         continue
                     log(f"round {rnd + 1}/{args.rounds}: {sc} on {kind}")
                     if sc == "fanout1000":
                         r = b.fanout(kind, 1000, LADDER_1000)
+                    elif sc == "fanout-polling":
+                        r = b.fanout_polling(kind)
+                    elif sc == "memmax":
+                        r = b.memmax(kind)
+                    elif sc == "persist-mongo":
+                        try:
+                            r = b.persist_mongo()
+                        except (RuntimeError, subprocess.SubprocessError, OSError) as e:
+                            log(f"persist-mongo: {e}")
+                            r = [{"error": str(e)[:300]}]
                     elif sc == "fanout5000":
                         r = b.fanout(kind, 5000, LADDER_5000)
                     elif sc == "ramp1000":
