@@ -25,7 +25,8 @@
  * client's packets, one POST at a time, everything queued meanwhile joined
  * with \x1e into the next one (as engine.io-client does). An idle POST
  * connection the server closes (Node's 5 s keep-alive timeout) is opened
- * again when there is something to send.
+ * again when there is something to send; a POST such a close catches
+ * unanswered on a reused connection is sent again, once, as browsers do.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -78,8 +79,10 @@ struct poll {
     uint64_t body_left;  /* GET: body bytes of the current response still to come */
     int in_body;
     int posting;         /* a POST is on its way; packets queue meanwhile */
-    char *q;             /* queued packets, \x1e-joined */
-    uint32_t qlen, qcap;
+    int retried;         /* the POST on its way is a resend */
+    uint32_t answers;    /* responses on the current POST socket */
+    char *q;             /* queued packets, \x1e-joined; the POST on its way carries the first posted bytes */
+    uint32_t qlen, qcap, posted;
 };
 
 /* Latency histogram: 10 µs buckets up to 10 s, then one overflow bucket. */
@@ -779,10 +782,22 @@ static void post_flush(conn *c)
                      "Content-Type: text/plain;charset=UTF-8\r\nContent-Length: %zu\r\n\r\n",
                      pl->sid, opt.host, opt.port, body);
     memcpy(req + h, pl->q, body);
-    memmove(pl->q, pl->q + next, pl->qlen - next);
-    pl->qlen -= (uint32_t)next;
+    pl->posted = (uint32_t)body;
     pl->posting = 1;
     put_raw(p, req, (size_t)h + body);
+}
+
+/* The POST on its way was answered: its packets leave the queue. */
+static void post_done(struct poll *pl)
+{
+    uint32_t k = pl->posted;
+    if (k < pl->qlen && pl->q[k] == 0x1e)
+        k++;
+    memmove(pl->q, pl->q + k, pl->qlen - k);
+    pl->qlen -= k;
+    pl->posted = 0;
+    pl->posting = pl->retried = 0;
+    pl->answers++;
 }
 
 /* Bytes on a POST socket: "200 ok" answers, one per POST. */
@@ -804,9 +819,10 @@ static size_t on_post_bytes(conn *p, char *buf, size_t len)
         if (len - off - (size_t)h < clen)
             break;
         off += (size_t)h + (size_t)clen;
-        c->pl->posting = 0;
+        post_done(c->pl);
         if (closes) {
             sock_release(p);
+            c->pl->answers = 0;
             post_flush(c);
             return len;
         }
@@ -830,6 +846,19 @@ static void on_readable(conn *c)
             /* An idle keep-alive connection the server let go: open
              * another one when there is something to send. */
             sock_release(c);
+            c->pl->answers = 0;
+            return;
+        }
+        if (c->kind == K_POST && c->pl->answers && !have && !c->pl->retried) {
+            /* Closed under a POST it had not begun to answer, on a reused
+             * connection: the server's keep-alive timer raced the request
+             * (Node, stalled past its 5 s). Send it again on a new one, once,
+             * as browsers do. */
+            sock_release(c);
+            c->pl->answers = 0;
+            c->pl->posting = 0;
+            c->pl->retried = 1;
+            post_flush(&conns[c->idx]);
             return;
         }
         if (c->kind != K_WS)
