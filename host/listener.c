@@ -270,6 +270,9 @@ static void register_metrics(void)
                                          "WebSocket frames written", NULL);
     m->ws_bytes = parley__metric_simple(C, "parley_listener_ws_bytes_total",
                                         "WebSocket bytes written", NULL);
+    m->coalesce = parley__metric_simple(G, "parley_listener_write_coalesce_seconds",
+                                        "how long a WebSocket's writes wait to go out together "
+                                        "now (0 unless the loop is busy)", NULL);
 }
 
 /*
@@ -311,22 +314,37 @@ static void fit_fd_limit(void)
     }
 }
 
-/* How busy the loop was since the last sweep: write coalescing turns on
- * above 80% and off below 50% (hysteresis, so it does not flap). An idle
- * or lightly loaded server writes every frame at once. */
+/* The coalescing window's first step when the loop becomes busy. */
+#define COALESCE_FIRST_MS 1
+
+/* How busy the loop was since the last check sets the write coalescing
+ * window: over 80% busy it doubles (from 1 ms up to
+ * listener.write_coalesce), under 50% it halves down to 0, in between it
+ * stays (hysteresis, so it does not flap). A write costs the kernel about
+ * the same for one frame as for dozens, so a loop that is short of time
+ * buys it back by writing each client less often; the window grows only
+ * as far as the load needs, because every millisecond of it is latency.
+ * An idle or lightly loaded server writes every frame at once. */
 static void measure_busy(void)
 {
     uint64_t idle = uv_metrics_idle_time(parley__loop()), now = uv_hrtime();
     uint64_t wall = now - L.busy_at_ns, rest = idle - L.busy_idle_ns;
+    uint64_t window = L.coalesce_ms;
 
     L.busy_idle_ns = idle;
     L.busy_at_ns = now;
     if (wall == 0 || rest > wall)
         return;
     if (rest * 5 < wall)            /* idle < 20% */
-        L.busy = 1;
+        window = window == 0 ? COALESCE_FIRST_MS : window * 2;
     else if (rest * 2 > wall)       /* idle > 50% */
-        L.busy = 0;
+        window /= 2;
+    if (window > L.opts.write_coalesce_ms)
+        window = L.opts.write_coalesce_ms;
+    if (window == L.coalesce_ms)
+        return;
+    L.coalesce_ms = window;
+    parley__metric_set(L.m.coalesce, (double)window / 1000.0);
 }
 
 static void on_busy_check(uv_timer_t *t)
@@ -509,10 +527,10 @@ void parley__listener_close(void)
     uv_close((uv_handle_t *)&L.sweep, NULL);
     uv_close((uv_handle_t *)&L.coalesce_timer, NULL);
     uv_close((uv_handle_t *)&L.busy_timer, NULL);
-    L.deferred = NULL;
+    L.deferred.head = L.deferred.tail = NULL;
     uv_close((uv_handle_t *)&L.flush_check, NULL);
     uv_close((uv_handle_t *)&L.flush_idle, NULL);
-    L.flush_list = NULL;
+    L.ready.head = L.ready.tail = NULL;
 }
 
 /* After uv_run returned: free what is left. */

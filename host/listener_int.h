@@ -67,6 +67,11 @@ enum parley__sock_mode {
 };
 
 /* One accepted TCP connection. */
+/* A FIFO of connections linked through flush_next. */
+struct parley__sock_queue {
+    struct parley__sock *head, *tail;
+};
+
 struct parley__sock {
     uv_tcp_t tcp;               /* first: the handle is the sock */
     struct parley__sock *prev, *next;
@@ -93,7 +98,8 @@ struct parley__sock {
     struct parley__sock *flush_next;
     struct parley_http_request *req;   /* HTTP: the request being read or answered */
     struct parley_conn *conn;          /* WebSocket */
-    unsigned flush_pending : 1;
+    unsigned flush_pending : 1; /* on L.ready or L.deferred */
+    unsigned waited : 1;        /* waited out its coalescing window: write it next */
     unsigned reading : 1;       /* uv_read_start is on */
     unsigned closed : 1;        /* uv_close was called */
     unsigned shut : 1;          /* uv_shutdown was called */
@@ -193,6 +199,7 @@ struct parley__listener_metrics {
     parley_metric *ws_writes;         /* writev calls on WebSockets */
     parley_metric *ws_frames;         /* frames written */
     parley_metric *ws_bytes;          /* bytes written */
+    parley_metric *coalesce;          /* gauge: the write coalescing window now, seconds */
 };
 #define PARLEY__COUNT(which) parley__metric_add(parley__L.m.which, 1)
 
@@ -217,11 +224,11 @@ struct parley__listener {
     int closing;                       /* listener_close ran */
     char drain_reason[124];
     struct parley__sock *socks;        /* every open connection */
-    struct parley__sock *flush_list;   /* connections with output to write */
-    struct parley__sock *deferred;     /* ... waiting for listener.write_coalesce */
+    struct parley__sock_queue ready;    /* connections with output to write, oldest first */
+    struct parley__sock_queue deferred; /* ... waiting for listener.write_coalesce */
     uv_timer_t coalesce_timer;
     uv_timer_t busy_timer;
-    int busy;                          /* the loop was over 80% busy: coalesce writes */
+    uint64_t coalesce_ms;              /* the window now: 0 (off) .. listener.write_coalesce */
     uint64_t busy_idle_ns, busy_at_ns; /* uv_metrics_idle_time and uv_hrtime at the last sweep */
     struct parley_http_request *reqs;  /* every live request */
     struct parley_conn *conns;         /* every live WebSocket */

@@ -43,14 +43,14 @@ static void write_stats(void);
 /* ------------------------------------------------------------------ */
 /* Closing                                                             */
 
-static void unlist(struct parley__sock **head, struct parley__sock *s);
+static void unlist(struct parley__sock_queue *q, struct parley__sock *s);
 
 static void on_closed(uv_handle_t *h)
 {
     struct parley__sock *s = (struct parley__sock *)h;
 
     if (s->flush_pending) {
-        unlist(&L.flush_list, s);
+        unlist(&L.ready, s);
         unlist(&L.deferred, s);
     }
     PARLEY__LIST_REMOVE(L.socks, s);
@@ -156,19 +156,46 @@ static void pop(struct parley__sock *s)
     s->out_off = 0;
 }
 
+static void enqueue(struct parley__sock_queue *q, struct parley__sock *s)
+{
+    s->flush_next = NULL;
+    if (q->tail != NULL)
+        q->tail->flush_next = s;
+    else
+        q->head = s;
+    q->tail = s;
+}
+
+static struct parley__sock *dequeue(struct parley__sock_queue *q)
+{
+    struct parley__sock *s = q->head;
+
+    if (s == NULL)
+        return NULL;
+    q->head = s->flush_next;
+    if (q->head == NULL)
+        q->tail = NULL;
+    s->flush_next = NULL;
+    return s;
+}
+
+/* The check runs right after this turn's I/O callbacks; the idle keeps
+ * the next poll from blocking, so output queued from a timer, or the
+ * rest of a flush that ran out of its budget, goes out next turn. */
+static void start_flushing(void)
+{
+    uv_check_start(&L.flush_check, (uv_check_cb)parley__sock_flush_all);
+    uv_idle_start(&L.flush_idle, (uv_idle_cb)parley__sock_flush_all);
+}
+
 static void want_flush(struct parley__sock *s)
 {
     if (s->flush_pending)
         return;
     s->flush_pending = 1;
-    s->flush_next = L.flush_list;
-    if (L.flush_list == NULL) {
-        /* The check runs right after this turn's I/O callbacks; the idle
-         * keeps the next poll from blocking when we queued from a timer. */
-        uv_check_start(&L.flush_check, (uv_check_cb)parley__sock_flush_all);
-        uv_idle_start(&L.flush_idle, (uv_idle_cb)parley__sock_flush_all);
-    }
-    L.flush_list = s;
+    if (L.ready.head == NULL)
+        start_flushing();
+    enqueue(&L.ready, s);
 }
 
 static int queue_piece(struct parley__sock *s, const unsigned char *data, size_t len,
@@ -408,75 +435,98 @@ static void write_stats(void)
 }
 
 /* listener.write_coalesce: while the loop is busy (listener.c,
- * measure_busy), a WebSocket written less than that long ago waits for the
- * coalescing timer, so that a client receiving many frames a second gets
- * them several per write: a write costs the kernel about as much as a
- * dozen small frames' bytes, and a saturated loop spends most of its time
- * in writes. A client receiving less often than that, or any client of a
- * server with time to spare, is written at once. */
+ * measure_busy, sets the window L.coalesce_ms), a WebSocket written less
+ * than the window ago waits for the coalescing timer, so that a client
+ * receiving many frames a second gets them several per write: a write
+ * costs the kernel about as much as dozens of small frames' bytes, and a
+ * saturated loop spends most of its time in writes. A client receiving
+ * less often than that, or any client of a server with time to spare, is
+ * written at once. */
 static int coalesce(struct parley__sock *s, uint64_t now)
 {
-    if (!L.busy || L.opts.write_coalesce_ms == 0 || s->conn == NULL || s->last_write_ms == 0 ||
-        now - s->last_write_ms >= L.opts.write_coalesce_ms)
+    if (L.coalesce_ms == 0 || s->conn == NULL || s->waited || s->last_write_ms == 0 ||
+        now - s->last_write_ms >= L.coalesce_ms)
         return 0;
-    s->flush_next = L.deferred;
-    L.deferred = s;
+    enqueue(&L.deferred, s);
     if (!uv_is_active((uv_handle_t *)&L.coalesce_timer))
-        uv_timer_start(&L.coalesce_timer, parley__sock_flush_deferred, L.opts.write_coalesce_ms, 0);
+        uv_timer_start(&L.coalesce_timer, parley__sock_flush_deferred,
+                       L.coalesce_ms - (now - s->last_write_ms), 0);
     return 1;
 }
 
-static void flush_list(struct parley__sock *list, int may_defer)
+/* How long one flush may write before the loop reads again. A room of
+ * 5 000 is 5 000 writes, 25 ms or more of kernel time: written in one go,
+ * every client's input (and the messages that would have joined this
+ * very round of writes) waits behind it. In slices, what arrives during
+ * the round still rides it to the clients not written yet. */
+#define FLUSH_BUDGET_NS 1000000
+/* How many connections are written between two looks at the clock. */
+#define FLUSH_CLOCK_EVERY 32
+
+void parley__sock_flush_all(void)
 {
-    uint64_t now = parley__now_ms(NULL);
+    uint64_t now = parley__now_ms(NULL), start = uv_hrtime();
+    unsigned n = 0;
+    struct parley__sock *s;
 
-    while (list != NULL) {
-        struct parley__sock *s = list;
-
-        list = s->flush_next;
-        s->flush_next = NULL;
-        if (s->closed) {
-            s->flush_pending = 0;
+    while ((s = dequeue(&L.ready)) != NULL) {
+        s->flush_pending = 0;
+        if (s->closed)
+            continue;
+        if (coalesce(s, now)) {
+            s->flush_pending = 1;
             continue;
         }
-        if (may_defer && coalesce(s, now))
-            continue;
-        s->flush_pending = 0;
+        s->waited = 0;
         s->last_write_ms = now;
         flush_sock(s);
+        if (++n % FLUSH_CLOCK_EVERY == 0 && uv_hrtime() - start >= FLUSH_BUDGET_NS)
+            break;
+    }
+    if (L.ready.head == NULL) {
+        uv_check_stop(&L.flush_check);
+        uv_idle_stop(&L.flush_idle);
     }
     write_stats();
 }
 
-void parley__sock_flush_all(void)
-{
-    struct parley__sock *list = L.flush_list;
-
-    L.flush_list = NULL;
-    uv_check_stop(&L.flush_check);
-    uv_idle_stop(&L.flush_idle);
-    flush_list(list, 1);
-}
-
+/* The coalescing window is over: everything that waited goes out in the
+ * next flush, all together, so that the clients of a big room keep one
+ * rhythm of writes rather than one timer each. */
 void parley__sock_flush_deferred(uv_timer_t *t)
 {
-    struct parley__sock *list = L.deferred;
+    struct parley__sock *s;
 
     (void)t;
-    L.deferred = NULL;
-    flush_list(list, 0);
+    if (L.deferred.head == NULL)
+        return;
+    if (L.ready.head == NULL)
+        start_flushing();
+    while ((s = dequeue(&L.deferred)) != NULL) {
+        s->waited = 1;
+        enqueue(&L.ready, s);
+    }
 }
 
-/* A connection closing while it waits on a flush list must leave it
- * before it is freed. Rare (a list holds it for one loop turn or one
- * coalescing period), so a scan. */
-static void unlist(struct parley__sock **head, struct parley__sock *s)
+/* A connection closing while it waits on a flush queue must leave it
+ * before it is freed. Rare (a queue holds it for a loop turn or a
+ * coalescing window), so a scan. */
+static void unlist(struct parley__sock_queue *q, struct parley__sock *s)
 {
-    for (struct parley__sock **pp = head; *pp != NULL; pp = &(*pp)->flush_next)
-        if (*pp == s) {
-            *pp = s->flush_next;
-            return;
-        }
+    struct parley__sock *prev = NULL;
+
+    for (struct parley__sock *p = q->head; p != NULL; prev = p, p = p->flush_next) {
+        if (p != s)
+            continue;
+        if (prev != NULL)
+            prev->flush_next = s->flush_next;
+        else
+            q->head = s->flush_next;
+        if (q->tail == s)
+            q->tail = prev;
+        s->flush_next = NULL;
+        return;
+    }
 }
 
 /* ------------------------------------------------------------------ */

@@ -52,9 +52,9 @@ static const parley_config_key listener_keys[] = {
       "new connections one client address may open at once (token bucket depth)" },
     { "client_memory_max", PARLEY_CONFIG_SIZE, 0, "256MiB", KIB, 1024 * GIB,
       "bytes queued for all clients together; past it the biggest queues are closed" },
-    { "write_coalesce", PARLEY_CONFIG_DURATION, 0, "5ms", 0, 100,
-      "while the loop is over 80% busy, a WebSocket's writes wait up to this long to go out "
-      "together; 0 never waits" },
+    { "write_coalesce", PARLEY_CONFIG_DURATION, 0, "50ms", 0, 100,
+      "the longest a WebSocket's writes may wait to go out together while the loop is busy "
+      "(the window grows from 1 ms only as far as the load needs); 0 never waits" },
 };
 
 static const parley_config_key chat_keys[] = {

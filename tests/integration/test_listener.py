@@ -616,6 +616,19 @@ class Limits(unittest.TestCase):
             server.close()
 
 
+def echo_rest_config(listener=""):
+    """echo.yaml with the REST plugin beside the echo fixture (for /metrics),
+    and `listener` lines added to its listener section; returns the path of
+    a temporary file the caller unlinks."""
+    with open(CONFIG) as f:
+        text = f.read()
+    text = text.replace("listener:\n", "listener:\n" + listener, 1)
+    text += "  - plugin: rest\n    config:\n      catch_all: false\n"
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        f.write(text)
+        return f.name
+
+
 def metric(text, name):
     for line in text.splitlines():
         if line.startswith(name + " ") or line.startswith(name + "{"):
@@ -628,12 +641,7 @@ class SharedPort(unittest.TestCase):
     metrics (through REST's /metrics) prove the writes are batched."""
 
     def test_two_transports_one_port_and_batched_writes(self):
-        with open(CONFIG) as f:
-            text = f.read()
-        text += "  - plugin: rest\n    config:\n      catch_all: false\n"
-        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
-            f.write(text)
-            path = f.name
+        path = echo_rest_config()
         server = Server(config=path, env={"PARLEY_ECHO_SO": ECHO_SO}).start()
         try:
             status, _, body = server.request("GET", "/health")
@@ -661,6 +669,116 @@ class SharedPort(unittest.TestCase):
         finally:
             server.close()
             os.unlink(path)
+
+
+class WriteCoalescing(unittest.TestCase):
+    """listener.write_coalesce: a busy loop writes each WebSocket less often,
+    several frames per write; an idle one writes every frame at once. The
+    echo fixture's "spin MS N" busy-waits MS ms on the loop N times, sending
+    "tick i" after each."""
+
+    SPIN_MS, TICKS = 20, 60
+
+    def start(self, listener=""):
+        path = echo_rest_config(listener)
+        self.addCleanup(os.unlink, path)
+        server = Server(config=path, env={"PARLEY_ECHO_SO": ECHO_SO}).start()
+        self.addCleanup(server.close)
+        return server
+
+    def counters(self, server):
+        status, _, body = server.request("GET", "/metrics")
+        self.assertEqual(status, 200)
+        text = body.decode()
+        return (metric(text, "parley_listener_ws_frames_total"),
+                metric(text, "parley_listener_ws_writes_total"),
+                metric(text, "parley_listener_write_coalesce_seconds"))
+
+    def spin(self, server, ws):
+        """Spin the loop; return the (frames, writes) of the second half of
+        the spin, when the window has had time to grow, and the window then."""
+        ws.send("spin %d %d" % (self.SPIN_MS, self.TICKS))
+        half = None
+        for i in range(self.TICKS):
+            self.assertEqual(ws.recv(), "tick %d" % i)
+            if i == self.TICKS // 2:
+                half = self.counters(server)
+        self.assertEqual(ws.recv(), "spun")
+        end = self.counters(server)
+        return end[0] - half[0], end[1] - half[1], half[2]
+
+    def echo_one_by_one(self, server, ws, n=20):
+        before = self.counters(server)
+        for i in range(n):
+            ws.send("one %d" % i)
+            self.assertEqual(ws.recv(), "one %d" % i)
+        after = self.counters(server)
+        return after[0] - before[0], after[1] - before[1], after[2]
+
+    def test_busy_loop_coalesces_then_idle_writes_at_once(self):
+        server = self.start()
+        ws = ws_connect(server.port)
+        self.assertEqual(self.counters(server)[2], 0, "an idle server must not coalesce")
+        frames, writes, window = self.spin(server, ws)
+        # Ticks come every ~21 ms; a window grown to 32-50 ms carries 2 or 3.
+        self.assertGreater(window, 0, "the window did not open on a busy loop")
+        self.assertLessEqual(window, 0.050, "the window passed listener.write_coalesce")
+        self.assertGreaterEqual(frames, self.TICKS // 2 - 1)
+        self.assertGreaterEqual(frames / writes, 1.5,
+                                "%d frames in %d writes on a busy loop" % (frames, writes))
+        # Idle again: the window closes, and every frame goes out by itself.
+        wait_for(lambda: self.counters(server)[2] == 0, timeout=5, what="the window to close")
+        frames, writes, window = self.echo_one_by_one(server, ws)
+        self.assertEqual((frames, writes, window), (20, 20, 0))
+        ws.close()
+        self.assertEqual(server.stop(), 0)
+        server.assert_clean(self)
+
+    def test_window_capped_and_off_at_zero(self):
+        server = self.start("  write_coalesce: 8ms\n")
+        ws = ws_connect(server.port)
+        frames, writes, window = self.spin(server, ws)
+        # An 8 ms window never holds a frame long enough for the next tick
+        # (the last tick and "spun" leave in one callback, so in one write).
+        self.assertEqual(window, 0.008)
+        self.assertEqual(frames - 1, writes)
+        ws.close()
+        self.assertEqual(server.stop(), 0)
+        server.assert_clean(self)
+        server = self.start("  write_coalesce: 0ms\n")
+        ws = ws_connect(server.port)
+        frames, writes, window = self.spin(server, ws)
+        self.assertEqual((window, frames - 1), (0, writes))
+        ws.close()
+        self.assertEqual(server.stop(), 0)
+        server.assert_clean(self)
+
+
+class FlushSlices(unittest.TestCase):
+    def test_many_clients_bursting_get_everything_in_order(self):
+        """A flush longer than its budget (1 ms) goes on the next loop turn
+        from where it stopped: 200 clients asking for 200 frames each at
+        once all get every frame, in order, while a bystander's echo is
+        still answered."""
+        server = start_server(PARLEY_MAX_CONNECTIONS="400")
+        try:
+            clients = [ws_connect(server.port) for _ in range(200)]
+            bystander = ws_connect(server.port)
+            for ws in clients:
+                ws.send("burst 200 100")
+            bystander.send("still here")
+            self.assertEqual(bystander.recv(), "still here")
+            for n, ws in enumerate(clients):
+                for i in range(200):
+                    got = ws.recv()
+                    self.assertEqual((len(got), got.split(":")[0]), (100, str(i)),
+                                     "client %d frame %d" % (n, i))
+            for ws in clients + [bystander]:
+                ws.close()
+            self.assertEqual(server.stop(), 0)
+            server.assert_clean(self)
+        finally:
+            server.close()
 
 
 class Idle(unittest.TestCase):
