@@ -232,6 +232,13 @@ static void on_deadline(void *arg)
     struct sq_req *r = arg;
     parley_error err = PARLEY_ERROR_INIT;
 
+    /* The plugin answered in time and its completion is waiting for the
+     * loop (a loop busy with a join storm's presence fan-out can be late
+     * to it): the deadline is for a storage that does not answer, so the
+     * answer it gave wins. Timers run before the loop's I/O in each turn,
+     * so without this check the deadline would fire first. */
+    if (atomic_load(&r->posted))
+        return;
     parley_error_set(&err, PARLEY_ETIMEDOUT, "storage did not answer within %llu ms",
                      (unsigned long long)g.opt.timeout_ms);
     complete_caller(r, PARLEY_ETIMEDOUT, &err);

@@ -376,6 +376,37 @@ static void test_timeout_then_late_completion(void **state)
     assert_int_equal(parley__storage_state(), PARLEY_STORAGE_CONNECTED);
 }
 
+static void *answer_held_insert(void *p)
+{
+    (void)p;
+    store.held_insert(store.held_arg, 0, NULL);
+    return NULL;
+}
+
+/* The store answered within the deadline, but the loop was busy past it
+ * (a join storm's fan-out): the answer is already queued, so it wins over
+ * the deadline timer, which the loop's next turn runs first. */
+static void test_answer_queued_before_a_late_loop_wins(void **state)
+{
+    struct result r = { 0 };
+    parley_message m = make_msg("queued");
+    pthread_t t;
+
+    (void)state;
+    store.how = HOLD;
+    assert_int_equal(parley__storage_insert(&m, insert_done, &r), 0);
+    assert_int_equal(pthread_create(&t, NULL, answer_held_insert, NULL), 0);
+    pthread_join(t, NULL);
+    usleep(120 * 1000);                 /* the loop is late: 50 ms deadline long past */
+    run_until(&r.calls, 1000);
+    run_until(NULL, 5);
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.message, "");
+    assert_int_equal(parley__storage_state(), PARLEY_STORAGE_CONNECTED);
+    assert_int_equal(parley__storage_inflight(), 0);
+}
+
 static void test_history_copy(void **state)
 {
     struct result r = { 0 }, r2 = { 0 };
@@ -531,6 +562,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_thread_completion_and_eexist, setup, teardown),
         cmocka_unit_test_setup_teardown(test_error_marks_disconnected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_then_late_completion, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_answer_queued_before_a_late_loop_wins, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_error_and_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_health, setup, teardown),
