@@ -451,7 +451,10 @@ int parley__listener_listen(parley_error *err)
                                                 : ((struct sockaddr_in *)&ss)->sin_port);
     uv_check_init(parley__loop(), &L.flush_check);
     uv_idle_init(parley__loop(), &L.flush_idle);
-    uv_timer_init(parley__loop(), &L.coalesce_timer);
+    for (int i = 0; i < 2; i++) {
+        uv_timer_init(parley__loop(), &L.hold[i].timer);
+        L.hold[i].timer.data = &L.hold[i];
+    }
     uv_timer_init(parley__loop(), &L.busy_timer);
     if (L.opts.write_coalesce_ms > 0) {
         L.busy_at_ns = uv_hrtime();
@@ -525,9 +528,11 @@ void parley__listener_close(void)
     }
     uv_close((uv_handle_t *)&L.server, NULL);
     uv_close((uv_handle_t *)&L.sweep, NULL);
-    uv_close((uv_handle_t *)&L.coalesce_timer, NULL);
+    for (int i = 0; i < 2; i++) {
+        uv_close((uv_handle_t *)&L.hold[i].timer, NULL);
+        L.hold[i].queue.head = L.hold[i].queue.tail = NULL;
+    }
     uv_close((uv_handle_t *)&L.busy_timer, NULL);
-    L.deferred.head = L.deferred.tail = NULL;
     uv_close((uv_handle_t *)&L.flush_check, NULL);
     uv_close((uv_handle_t *)&L.flush_idle, NULL);
     L.ready.head = L.ready.tail = NULL;

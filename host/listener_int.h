@@ -67,9 +67,18 @@ enum parley__sock_mode {
 };
 
 /* One accepted TCP connection. */
-/* A FIFO of connections linked through flush_next. */
+/* A queue of connections linked through flush_next. */
 struct parley__sock_queue {
     struct parley__sock *head, *tail;
+};
+
+/* Connections whose writes wait for the coalescing window, and the timer
+ * that ends the wait: PARLEY__HOLD_QUIET for clients that only listen,
+ * PARLEY__HOLD_REPLY for clients that spoke since their last write. */
+enum { PARLEY__HOLD_QUIET, PARLEY__HOLD_REPLY };
+struct parley__hold {
+    struct parley__sock_queue queue;
+    uv_timer_t timer;
 };
 
 struct parley__sock {
@@ -98,7 +107,7 @@ struct parley__sock {
     struct parley__sock *flush_next;
     struct parley_http_request *req;   /* HTTP: the request being read or answered */
     struct parley_conn *conn;          /* WebSocket */
-    unsigned flush_pending : 1; /* on L.ready or L.deferred */
+    unsigned flush_pending : 1; /* on L.ready or in a hold */
     unsigned waited : 1;        /* waited out its coalescing window: write it next */
     unsigned reading : 1;       /* uv_read_start is on */
     unsigned closed : 1;        /* uv_close was called */
@@ -224,9 +233,8 @@ struct parley__listener {
     int closing;                       /* listener_close ran */
     char drain_reason[124];
     struct parley__sock *socks;        /* every open connection */
-    struct parley__sock_queue ready;    /* connections with output to write, oldest first */
-    struct parley__sock_queue deferred; /* ... waiting for listener.write_coalesce */
-    uv_timer_t coalesce_timer;
+    struct parley__sock_queue ready;    /* connections with output to write */
+    struct parley__hold hold[2];        /* ... waiting for listener.write_coalesce */
     uv_timer_t busy_timer;
     uint64_t coalesce_ms;              /* the window now: 0 (off) .. listener.write_coalesce */
     uint64_t busy_idle_ns, busy_at_ns; /* uv_metrics_idle_time and uv_hrtime at the last sweep */
@@ -272,7 +280,7 @@ void parley__sock_sweep(uint64_t now);
 /* Bytes that reached the kernel, pieces that did not: for the drain. */
 int parley__sock_flushed(const struct parley__sock *s);
 void parley__sock_flush_all(void);
-void parley__sock_flush_deferred(uv_timer_t *t);
+void parley__sock_hold_over(uv_timer_t *t);
 /* A canned refusal before any request was read (limits, draining). */
 void parley__sock_refuse(struct parley__sock *s, int status, const char *code,
                          const char *message);

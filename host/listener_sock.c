@@ -51,7 +51,8 @@ static void on_closed(uv_handle_t *h)
 
     if (s->flush_pending) {
         unlist(&L.ready, s);
-        unlist(&L.deferred, s);
+        unlist(&L.hold[PARLEY__HOLD_QUIET].queue, s);
+        unlist(&L.hold[PARLEY__HOLD_REPLY].queue, s);
     }
     PARLEY__LIST_REMOVE(L.socks, s);
     parley__ip_release(s);
@@ -166,6 +167,14 @@ static void enqueue(struct parley__sock_queue *q, struct parley__sock *s)
     q->tail = s;
 }
 
+static void push(struct parley__sock_queue *q, struct parley__sock *s)
+{
+    s->flush_next = q->head;
+    q->head = s;
+    if (q->tail == NULL)
+        q->tail = s;
+}
+
 static struct parley__sock *dequeue(struct parley__sock_queue *q)
 {
     struct parley__sock *s = q->head;
@@ -188,6 +197,10 @@ static void start_flushing(void)
     uv_idle_start(&L.flush_idle, (uv_idle_cb)parley__sock_flush_all);
 }
 
+/* Oldest first, so that the clients of a room written in slices are all
+ * written before any of them is written again; but an answer to what a
+ * client said this very turn (a handshake step, an ack) goes first: it is
+ * awaited, and the connection is still warm in the cache. */
 static void want_flush(struct parley__sock *s)
 {
     if (s->flush_pending)
@@ -195,7 +208,10 @@ static void want_flush(struct parley__sock *s)
     s->flush_pending = 1;
     if (L.ready.head == NULL)
         start_flushing();
-    enqueue(&L.ready, s);
+    if (s->last_rx_ms == parley__now_ms(NULL))
+        push(&L.ready, s);
+    else
+        enqueue(&L.ready, s);
 }
 
 static int queue_piece(struct parley__sock *s, const unsigned char *data, size_t len,
@@ -434,23 +450,39 @@ static void write_stats(void)
     L.ws_writes = L.ws_frames = L.ws_bytes = 0;
 }
 
+/* The longest an answer to a client waits for coalescing. */
+#define REPLY_WAIT_MS 5
+
 /* listener.write_coalesce: while the loop is busy (listener.c,
  * measure_busy, sets the window L.coalesce_ms), a WebSocket written less
  * than the window ago waits for the coalescing timer, so that a client
  * receiving many frames a second gets them several per write: a write
  * costs the kernel about as much as dozens of small frames' bytes, and a
  * saturated loop spends most of its time in writes. A client receiving
- * less often than that, or any client of a server with time to spare, is
- * written at once. */
+ * less often than that, a client that is waiting for an answer, or any
+ * client of a server with time to spare, is written at once. */
 static int coalesce(struct parley__sock *s, uint64_t now)
 {
-    if (L.coalesce_ms == 0 || s->conn == NULL || s->waited || s->last_write_ms == 0 ||
-        now - s->last_write_ms >= L.coalesce_ms)
+    uint64_t wait = L.coalesce_ms;
+    struct parley__hold *h = &L.hold[PARLEY__HOLD_QUIET];
+
+    if (wait == 0 || s->conn == NULL || s->waited || s->last_write_ms == 0)
         return 0;
-    enqueue(&L.deferred, s);
-    if (!uv_is_active((uv_handle_t *)&L.coalesce_timer))
-        uv_timer_start(&L.coalesce_timer, parley__sock_flush_deferred,
-                       L.coalesce_ms - (now - s->last_write_ms), 0);
+    /* The client spoke within the window: what it gets now is likely its
+     * answer (a handshake step, an ack, its join history, perhaps behind
+     * a presence frame), which it waits for before it says more. It waits
+     * less, so that round trips do not stretch by the window, but still
+     * takes along what the room sent it meanwhile. */
+    if (now - s->last_rx_ms < wait) {
+        h = &L.hold[PARLEY__HOLD_REPLY];
+        if (wait > REPLY_WAIT_MS)
+            wait = REPLY_WAIT_MS;
+    }
+    if (now - s->last_write_ms >= wait)
+        return 0;
+    enqueue(&h->queue, s);
+    if (!uv_is_active((uv_handle_t *)&h->timer))
+        uv_timer_start(&h->timer, parley__sock_hold_over, wait - (now - s->last_write_ms), 0);
     return 1;
 }
 
@@ -493,16 +525,16 @@ void parley__sock_flush_all(void)
 /* The coalescing window is over: everything that waited goes out in the
  * next flush, all together, so that the clients of a big room keep one
  * rhythm of writes rather than one timer each. */
-void parley__sock_flush_deferred(uv_timer_t *t)
+void parley__sock_hold_over(uv_timer_t *t)
 {
+    struct parley__hold *h = t->data;
     struct parley__sock *s;
 
-    (void)t;
-    if (L.deferred.head == NULL)
+    if (h->queue.head == NULL)
         return;
     if (L.ready.head == NULL)
         start_flushing();
-    while ((s = dequeue(&L.deferred)) != NULL) {
+    while ((s = dequeue(&h->queue)) != NULL) {
         s->waited = 1;
         enqueue(&L.ready, s);
     }
