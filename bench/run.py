@@ -603,6 +603,9 @@ def report(res, started, elapsed, args):
         row(f"{label}: joins/s", pj, nj, "", "≥ 10× Node", verdict(pj / nj >= 10 if pj and nj else None))
         row(f"{label}: presence deliveries/s", pp, npv, "", "—", "—")
         row(f"{label}: time to all joined, s", ramp_med(P, key, "join_s"), ramp_med(N, key, "join_s"), "", "—", "—", nd=2, rnd=2)
+        row(f"{label}: server CPU µs per join (and its % of a core during the ramp)",
+            ramp_med(P, key, "server_us_per_join"), ramp_med(N, key, "server_us_per_join"), "", "—",
+            f"{fmt(ramp_med(P, key, 'server_cpu_pct'))} % / {fmt(ramp_med(N, key, 'server_cpu_pct'))} %", nd=1, rnd=2)
     pb, nb = idle_med(P, "bytes_per_client"), idle_med(N, "bytes_per_client")
     row("Memory: RSS bytes per idle joined client at 10 000", pb, nb, "", "≤ 1/4 of Node, aim < 4 kB",
         verdict(pb / nb <= 0.25 if pb and nb else None), rnd=2)

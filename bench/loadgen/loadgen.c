@@ -1060,7 +1060,25 @@ static uint64_t presence_expected(void)
     return total;
 }
 
-static void print_ramp(const char *mode, uint64_t t0, uint64_t tc, uint64_t tj)
+/* CPU of the server (--server-pid) and of the generator over a ramp. */
+struct ramp_cpu {
+    uint64_t server0, self0, server_us, self_us;
+};
+
+static void ramp_cpu_start(struct ramp_cpu *c)
+{
+    c->server0 = server_cpu_us();
+    c->self0 = self_cpu_us();
+}
+
+static void ramp_cpu_stop(struct ramp_cpu *c)
+{
+    c->server_us = server_cpu_us() - c->server0;
+    c->self_us = self_cpu_us() - c->self0;
+}
+
+static void print_ramp(const char *mode, uint64_t t0, uint64_t tc, uint64_t tj,
+                       const struct ramp_cpu *cpu)
 {
     uint64_t want = presence_expected();
     uint64_t until = now_ns() + (uint64_t)opt.drain_ms * 1000000ull * 5;
@@ -1070,33 +1088,52 @@ static void print_ramp(const char *mode, uint64_t t0, uint64_t tc, uint64_t tj)
     printf("{\"mode\":\"%s\",\"clients\":%d,\"room_size\":%d,\"joined\":%llu,\"failed\":%llu,"
            "\"connect_s\":%.4f,\"connects_per_s\":%.1f,\"join_s\":%.4f,\"joins_per_s\":%.1f,"
            "\"presence\":%llu,\"presence_expected\":%llu,\"presence_s\":%.4f,\"presence_per_s\":%.1f,"
-           "\"error\":\"%s\"}\n",
+           "\"server_cpu_s\":%.3f,\"server_cpu_pct\":%.1f,\"server_us_per_join\":%.1f,"
+           "\"gen_cpu_s\":%.3f,\"gen_cpu_pct\":%.1f,\"error\":\"%s\"}\n",
            mode, opt.clients, opt.room_size ? opt.room_size : opt.clients,
            (unsigned long long)n_joined, (unsigned long long)n_failed, secs(tc - t0),
            (double)opt.clients / secs(tc - t0), secs(tj - t0), (double)n_joined / secs(tj - t0),
            (unsigned long long)n_presence, (unsigned long long)want, secs(tp - t0),
-           (double)n_presence / secs(tp - t0), first_error[0] ? "see stderr" : "");
+           (double)n_presence / secs(tp - t0), cpu->server_us / 1e6,
+           100.0 * (double)cpu->server_us / 1e3 / ((double)(tj - t0) / 1e6),
+           n_joined ? (double)cpu->server_us / (double)n_joined : 0.0, cpu->self_us / 1e6,
+           100.0 * (double)cpu->self_us / 1e3 / ((double)(tj - t0) / 1e6),
+           first_error[0] ? "see stderr" : "");
     fflush(stdout);
+}
+
+/* Ramp, and the CPU both sides used until the last join. */
+static int measured_ramp(uint64_t *t0, uint64_t *tc, uint64_t *tj, struct ramp_cpu *cpu)
+{
+    int rc;
+
+    ramp_cpu_start(cpu);
+    *t0 = now_ns();
+    rc = ramp(opt.clients, tc, tj);
+    ramp_cpu_stop(cpu);
+    if (!*tj)
+        *tj = *tc = now_ns();
+    return rc;
 }
 
 static int mode_ramp(void)
 {
-    uint64_t tc, tj, t0 = now_ns();
-    int rc = ramp(opt.clients, &tc, &tj);
-    if (!tj)
-        tj = tc = now_ns();
-    print_ramp("ramp", t0, tc, tj);
+    uint64_t tc, tj, t0;
+    struct ramp_cpu cpu;
+    int rc = measured_ramp(&t0, &tc, &tj, &cpu);
+
+    print_ramp("ramp", t0, tc, tj, &cpu);
     return rc;
 }
 
 static int mode_idle(void)
 {
     long rss0 = server_rss_kb();
-    uint64_t tc, tj, t0 = now_ns();
-    int rc = ramp(opt.clients, &tc, &tj);
-    if (!tj)
-        tj = tc = now_ns();
-    print_ramp("ramp", t0, tc, tj);
+    uint64_t tc, tj, t0;
+    struct ramp_cpu cpu;
+    int rc = measured_ramp(&t0, &tc, &tj, &cpu);
+
+    print_ramp("ramp", t0, tc, tj, &cpu);
     uint64_t until = now_ns() + (uint64_t)opt.hold_ms * 1000000ull;
     while (now_ns() < until)
         poll_once(20);
