@@ -11,6 +11,7 @@
 
 struct parley_frame {
     atomic_uint refs;
+    unsigned held;              /* the listener's references (loop thread): one in refs */
     size_t len;                 /* payload bytes */
     size_t cap;                 /* payload bytes allocated */
     unsigned char binary;
@@ -40,6 +41,7 @@ parley_frame *parley__frame_alloc(parley_host *host, size_t len, int binary, cha
     if (f == NULL)
         return NULL;
     atomic_init(&f->refs, 1);
+    f->held = 0;
     f->len = len;
     f->cap = len;
     f->binary = binary != 0;
@@ -79,6 +81,18 @@ void parley__frame_release(parley_frame *frame)
         return;
     atomic_fetch_sub_explicit(&live_frames, 1, memory_order_relaxed);
     free(frame);
+}
+
+void parley__frame_hold(parley_frame *frame)
+{
+    if (frame->held++ == 0)
+        parley__frame_retain(frame);
+}
+
+void parley__frame_drop(parley_frame *frame)
+{
+    if (--frame->held == 0)
+        parley__frame_release(frame);
 }
 
 const void *parley__frame_data(const parley_frame *frame, size_t *len)

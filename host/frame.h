@@ -9,7 +9,7 @@
  * the connection's write batch.
  *
  * Reference counts are atomic (retain/release from any thread); everything
- * else is loop-thread only.
+ * else, the listener's own count (hold/drop) included, is loop-thread only.
  */
 #ifndef PARLEY__FRAME_H
 #define PARLEY__FRAME_H
@@ -36,6 +36,11 @@ int parley__frame_is_binary(const parley_frame *frame);
 const unsigned char *parley__frame_wire(parley_frame *frame, size_t *len);
 /* Its wire size without building anything. */
 size_t parley__frame_wire_size(const parley_frame *frame);
+/* The listener's references, counted apart on the loop thread: the first
+ * takes one atomic reference, the last gives it back. A broadcast to a room
+ * of 1 000 then costs two atomic operations, not 2 000 on one cache line. */
+void parley__frame_hold(parley_frame *frame);
+void parley__frame_drop(parley_frame *frame);
 /* Frames alive right now (a leak check for tests). */
 size_t parley__frame_live(void);
 

@@ -436,14 +436,16 @@ int parley__listener_listen(parley_error *err)
                                 L.port);
     fit_fd_limit();
     register_metrics();
-    L.rbuf = malloc(64 * 1024);
+    /* One block: the read buffer, then the write buffer. */
+    L.rbuf = malloc(64 * 1024 + PARLEY__WRITE_GATHER);
     if (L.rbuf == NULL)
         return parley_error_set(err, PARLEY_ENOMEM, "listener: out of memory");
+    L.wbuf = L.rbuf + 64 * 1024;
     uv_tcp_init(parley__loop(), &L.server);
     if ((rc = bind_any(L.host, L.opts.port, err)) < 0) {
         uv_close((uv_handle_t *)&L.server, NULL);
         free(L.rbuf);
-        L.rbuf = NULL;
+        L.rbuf = L.wbuf = NULL;
         return rc;
     }
     if (uv_tcp_getsockname(&L.server, (struct sockaddr *)&ss, &len) == 0)
@@ -546,7 +548,7 @@ void parley__listener_finalize(void)
     while (L.accounts != NULL)      /* a plugin that never closed its accounts */
         parley__memory_close(L.accounts);
     parley__ip_free();
-    free(L.rbuf);
+    free(L.rbuf);                   /* and wbuf, in the same block */
     free(L.routes);
     free(L.eps);
     free(L.host);

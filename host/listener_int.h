@@ -29,6 +29,8 @@
 #define PARLEY__DISCARD_MAX (1024 * 1024)
 /* iovecs handed to one writev. */
 #define PARLEY__WRITE_IOV 64
+/* The most bytes of small pieces copied into one write (listener_sock.c). */
+#define PARLEY__WRITE_GATHER (64 * 1024)
 /* After our last byte, a closing connection is read (and the bytes
  * dropped) for this long, so the kernel does not answer the client's
  * in-flight bytes with a reset that destroys our response (RFC 9112 9.6,
@@ -243,6 +245,7 @@ struct parley__listener {
     struct parley_memory *accounts;    /* transports' client memory accounts */
     int shedding;                      /* inside the shed loop: do not re-enter it */
     unsigned char *rbuf;               /* the one read buffer, 64 KiB */
+    unsigned char *wbuf;               /* the one write buffer, PARLEY__WRITE_GATHER */
     /* WebSocket write counts, added to the metrics once per flush rather
      * than per write (each add is an atomic read-modify-write). */
     uint64_t ws_writes, ws_frames, ws_bytes;
