@@ -171,6 +171,78 @@ static void join_req_free(struct join_req *r)
     free(r);
 }
 
+/* The most room frames one joining client keeps for after its
+ * join-confirmed; past it they go out at once (in order still, only ahead
+ * of join-confirmed), rather than grow without bound behind a slow read. */
+#define HELD_MAX 4096
+
+int sio_chat_hold(struct sio_conn *c, parley_frame *frame)
+{
+    const parley_host_api *api = c->pl->api;
+
+    if (c->n_held == c->cap_held) {
+        size_t cap = c->cap_held ? c->cap_held * 2 : 16;
+        parley_frame **h;
+
+        if (cap > HELD_MAX || (h = realloc(c->held, cap * sizeof *h)) == NULL)
+            return 0;
+        c->held = h;
+        c->cap_held = cap;
+    }
+    c->held[c->n_held++] = api->frame_retain(frame);
+    return 1;
+}
+
+void sio_chat_drop_held(struct sio_conn *c)
+{
+    for (size_t i = 0; i < c->n_held; i++)
+        c->pl->api->frame_release(c->held[i]);
+    free(c->held);
+    c->held = NULL;
+    c->n_held = c->cap_held = 0;
+}
+
+/* The id of a message-received frame, as sio_chat_encode writes it; NULL
+ * for any other frame. */
+static const char *held_message_id(const parley_host_api *api, const parley_frame *frame)
+{
+    static const char prefix[] = "42[\"message-received\",{\"_id\":\"";
+    size_t len;
+    const char *data = api->frame_data(frame, &len);
+
+    if (len < sizeof prefix - 1 + PARLEY_ID_LEN || memcmp(data, prefix, sizeof prefix - 1) != 0)
+        return NULL;
+    return data + sizeof prefix - 1;
+}
+
+static int in_history(const char *id, const parley_message *msgs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(msgs[i].id, id, PARLEY_ID_LEN) == 0)
+            return 1;
+    return 0;
+}
+
+/* join-confirmed is out: send what the room said meanwhile, except the
+ * messages its history already holds (confirmed before the read). */
+static void release_held(struct sio_conn *c, const parley_message *msgs, size_t n)
+{
+    const parley_host_api *api = c->pl->api;
+    parley_frame **held = c->held;
+    size_t n_held = c->n_held;
+
+    c->held = NULL;
+    c->n_held = c->cap_held = 0;
+    for (size_t i = 0; i < n_held; i++) {
+        const char *id = held_message_id(api, held[i]);
+
+        if (!c->closed && !c->failing && (id == NULL || !in_history(id, msgs, n)))
+            eio_send_frame(c->s, held[i]);
+        api->frame_release(held[i]);
+    }
+    free(held);
+}
+
 static void history_done(void *arg, int status, const parley_message *msgs, size_t n,
                          const char *next_before, const parley_error *err)
 {
@@ -179,6 +251,7 @@ static void history_done(void *arg, int status, const parley_message *msgs, size
     cJSON *o, *hist;
 
     (void)next_before;
+    c->joining--;
     if (c->closed || c->failing) {
         join_req_free(r);
         return;
@@ -188,6 +261,8 @@ static void history_done(void *arg, int status, const parley_message *msgs, size
                                             ? err->message : "history unavailable");
     o = cJSON_CreateObject();
     if (o == NULL) {
+        if (c->joining == 0)
+            release_held(c, NULL, 0);
         join_req_free(r);
         return;
     }
@@ -209,6 +284,8 @@ static void history_done(void *arg, int status, const parley_message *msgs, size
     } else {
         emit_object(c, "join-confirmed", o);
     }
+    if (c->joining == 0)
+        release_held(c, msgs, status >= 0 ? n : 0);
     join_req_free(r);
 }
 
@@ -283,6 +360,7 @@ static void join_chat(struct sio_conn *c, sio_message *m)
     r->has_ack = has_ack;
     r->ack_id = ack_id;
     sio_conn_ref(c);
+    c->joining++;
     rc = pl->api->chat_history(pl->host, room, NULL, 0, history_done, r, &err);
     if (rc < 0)
         history_done(r, rc, NULL, 0, NULL, &err);

@@ -28,6 +28,7 @@ void sio_conn_unref(struct sio_conn *c)
     if (--c->refs > 0)
         return;
     sio_decoder_reset(&c->dec);
+    sio_chat_drop_held(c);
     free(c->room);
     free(c);
 }

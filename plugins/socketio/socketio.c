@@ -126,6 +126,8 @@ static void vt_deliver(void *instance, void *session_ctx, parley_frame *frame)
     (void)instance;
     if (c->closed || c->failing)
         return;
+    if (c->joining > 0 && sio_chat_hold(c, frame))
+        return;
     eio_send_frame(c->s, frame);
 }
 

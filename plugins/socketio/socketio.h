@@ -77,6 +77,11 @@ struct sio_conn {
     parley_timer *connect_timer;
     parley_session *session;     /* chat on "/" */
     char *room;                  /* the room joined last (chat), NULL before join-chat */
+    /* Between a join and its join-confirmed (the history read), the room's
+     * frames wait here, in order, so the client sees join-confirmed first. */
+    unsigned joining;            /* join-chat calls whose join-confirmed is not out yet */
+    parley_frame **held;
+    size_t n_held, cap_held;
     unsigned refs;
     int closed;                  /* the engine's on_close has run */
     int failing;                 /* we asked the engine to close */
@@ -116,6 +121,11 @@ int sio_conn_ack(struct sio_conn *c, uint32_t id, const char *json, size_t len);
 int sio_chat_is_event(const char *name);
 void sio_chat_event(struct sio_conn *c, sio_message *m);
 parley_frame *sio_chat_encode(struct sio_plugin *pl, const parley_event *ev);
+/* While a join waits for its history: keep a room frame for after
+ * join-confirmed. 1 when kept (a reference taken), 0 to send it now. */
+int sio_chat_hold(struct sio_conn *c, parley_frame *frame);
+/* Free what is held without sending it (the connection is gone). */
+void sio_chat_drop_held(struct sio_conn *c);
 /* {"message":..., "code":...} as an `error` event. */
 void sio_chat_error(struct sio_conn *c, int status, const char *code, const char *message);
 const char *sio_chat_code(int status);

@@ -73,7 +73,7 @@ class Core(unittest.TestCase):
         self.assertEqual(json.loads(data), {"mode": "fail"})
         st, _, data = self.mode("sideways")
         self.assertEqual(st, 400)
-        self.assertEqual(json.loads(data)["error"]["message"], "the body must be ok, fail or hang")
+        self.assertEqual(json.loads(data)["error"]["message"], "the body must be ok, fail, hang or hold-history")
         st, _, _ = self.mode("ok", method="PUT")
         self.assertEqual(st, 405)
         st, _, _ = self.srv.request("GET", "/_memstore/other")

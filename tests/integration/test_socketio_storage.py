@@ -107,6 +107,41 @@ class StorageOutage(unittest.TestCase):
         self.assertEqual((res["ok"], res["code"]), (False, "storage_timeout"))
         self.assertLess(time.monotonic() - t0, 5.0)    # storage.timeout is 1 s
 
+    def test_join_confirmed_comes_first_and_history_is_not_repeated(self):
+        """While a join's history read is out, what its room says waits for
+        the joiner's join-confirmed; a message the history already holds is
+        not delivered again, one confirmed after the read is."""
+        a = self.client("erin", "joining")
+        a.send('42["send-message",{"content":"before"}]')
+        self.assertEqual(self.event(a)[1]["content"], "before")
+        self.set_mode("hold-history")
+        ws = websocket.create_connection(
+            "ws://127.0.0.1:%d/socket.io/?EIO=4&transport=websocket" % self.srv.port,
+            timeout=5, suppress_origin=True)
+        self.addCleanup(ws.close)
+        self.assertTrue(ws.recv().startswith("0{"))
+        ws.send("40")
+        self.assertTrue(ws.recv().startswith("40"))
+        ws.send('42["join-chat",{"username":"frank","room":"joining"}]')
+        self.assertEqual(self.event(a)[0], "user-joined")      # frank is in the room
+        # Stored while frank's history read waits: it will be in the history.
+        a.send('42["send-message",{"content":"during"}]')
+        self.assertEqual(self.event(a)[1]["content"], "during")
+        a.send('42["typing",{"isTyping":true}]')
+        time.sleep(0.2)
+        self.assert_quiet(ws, 0.2)                               # nothing before join-confirmed
+        self.set_mode("ok")                                      # the read runs now
+        ev = self.event(ws)
+        self.assertEqual(ev[0], "join-confirmed")
+        self.assertEqual([m["content"] for m in ev[1]["history"]][-2:], ["before", "during"])
+        # Then what was held, without the message the history holds.
+        ev = self.event(ws)
+        self.assertEqual((ev[0], ev[1]["username"], ev[1]["isTyping"]), ("typing", "erin", True))
+        a.send('42["send-message",{"content":"after"}]')
+        ev = self.event(ws)
+        self.assertEqual((ev[0], ev[1]["content"]), ("message-received", "after"))
+        self.assert_quiet(ws)
+
     def test_join_while_history_fails(self):
         self.set_mode("fail")
         ws = websocket.create_connection(
