@@ -37,7 +37,8 @@ class StorageOutage(unittest.TestCase):
     def tearDown(self):
         self.set_mode("ok")
 
-    def client(self, name, room):
+    def connect(self):
+        """A Socket.IO client connected to "/", not joined yet."""
         ws = websocket.create_connection(
             "ws://127.0.0.1:%d/socket.io/?EIO=4&transport=websocket" % self.srv.port,
             timeout=5, suppress_origin=True)
@@ -45,6 +46,10 @@ class StorageOutage(unittest.TestCase):
         self.assertTrue(ws.recv().startswith("0{"))
         ws.send("40")
         self.assertTrue(ws.recv().startswith("40"))
+        return ws
+
+    def client(self, name, room):
+        ws = self.connect()
         ws.send('42["join-chat",{"username":"%s","room":"%s"}]' % (name, room))
         self.assertEqual(self.event(ws)[0], "join-confirmed")
         return ws
@@ -115,13 +120,7 @@ class StorageOutage(unittest.TestCase):
         a.send('42["send-message",{"content":"before"}]')
         self.assertEqual(self.event(a)[1]["content"], "before")
         self.set_mode("hold-history")
-        ws = websocket.create_connection(
-            "ws://127.0.0.1:%d/socket.io/?EIO=4&transport=websocket" % self.srv.port,
-            timeout=5, suppress_origin=True)
-        self.addCleanup(ws.close)
-        self.assertTrue(ws.recv().startswith("0{"))
-        ws.send("40")
-        self.assertTrue(ws.recv().startswith("40"))
+        ws = self.connect()
         ws.send('42["join-chat",{"username":"frank","room":"joining"}]')
         self.assertEqual(self.event(a)[0], "user-joined")      # frank is in the room
         # Stored while frank's history read waits: it will be in the history.
@@ -144,13 +143,7 @@ class StorageOutage(unittest.TestCase):
 
     def test_join_while_history_fails(self):
         self.set_mode("fail")
-        ws = websocket.create_connection(
-            "ws://127.0.0.1:%d/socket.io/?EIO=4&transport=websocket" % self.srv.port,
-            timeout=5, suppress_origin=True)
-        self.addCleanup(ws.close)
-        ws.recv()
-        ws.send("40")
-        ws.recv()
+        ws = self.connect()
         ws.send('42["join-chat",{"username":"dave","room":"nohist"}]')
         err = self.event(ws)
         self.assertEqual(err[0], "error")
