@@ -530,14 +530,12 @@ void parley__listener_close(void)
     }
     uv_close((uv_handle_t *)&L.server, NULL);
     uv_close((uv_handle_t *)&L.sweep, NULL);
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 2; i++)
         uv_close((uv_handle_t *)&L.hold[i].timer, NULL);
-        L.hold[i].queue.head = L.hold[i].queue.tail = NULL;
-    }
     uv_close((uv_handle_t *)&L.busy_timer, NULL);
     uv_close((uv_handle_t *)&L.flush_check, NULL);
     uv_close((uv_handle_t *)&L.flush_idle, NULL);
-    L.ready.head = L.ready.tail = NULL;
+    parley__sock_queues_clear();
 }
 
 /* After uv_run returned: free what is left. */

@@ -106,7 +106,7 @@ struct parley__sock {
     uint64_t last_rx_ms;
     uint64_t lingered;          /* bytes dropped while lingering */
     uint64_t last_write_ms;     /* when the queue last went to the kernel */
-    struct parley__sock *flush_next;
+    struct parley__sock *flush_next, *flush_prev; /* in L.ready or a hold */
     struct parley_http_request *req;   /* HTTP: the request being read or answered */
     struct parley_conn *conn;          /* WebSocket */
     unsigned flush_pending : 1; /* on L.ready or in a hold */
@@ -284,6 +284,8 @@ void parley__sock_sweep(uint64_t now);
 int parley__sock_flushed(const struct parley__sock *s);
 void parley__sock_flush_all(void);
 void parley__sock_hold_over(uv_timer_t *t);
+/* Empty the flush queues (the listener is closing; nothing is written). */
+void parley__sock_queues_clear(void);
 /* A canned refusal before any request was read (limits, draining). */
 void parley__sock_refuse(struct parley__sock *s, int status, const char *code,
                          const char *message);

@@ -43,17 +43,14 @@ static void write_stats(void);
 /* ------------------------------------------------------------------ */
 /* Closing                                                             */
 
-static void unlist(struct parley__sock_queue *q, struct parley__sock *s);
+static void unlist(struct parley__sock *s);
 
 static void on_closed(uv_handle_t *h)
 {
     struct parley__sock *s = (struct parley__sock *)h;
 
-    if (s->flush_pending) {
-        unlist(&L.ready, s);
-        unlist(&L.hold[PARLEY__HOLD_QUIET].queue, s);
-        unlist(&L.hold[PARLEY__HOLD_REPLY].queue, s);
-    }
+    if (s->flush_pending)
+        unlist(s);
     PARLEY__LIST_REMOVE(L.socks, s);
     parley__ip_release(s);
     if (!s->refused && L.connections > 0)
@@ -168,6 +165,7 @@ static void pop(struct parley__sock *s)
 static void enqueue(struct parley__sock_queue *q, struct parley__sock *s)
 {
     s->flush_next = NULL;
+    s->flush_prev = q->tail;
     if (q->tail != NULL)
         q->tail->flush_next = s;
     else
@@ -177,22 +175,35 @@ static void enqueue(struct parley__sock_queue *q, struct parley__sock *s)
 
 static void push(struct parley__sock_queue *q, struct parley__sock *s)
 {
+    s->flush_prev = NULL;
     s->flush_next = q->head;
-    q->head = s;
-    if (q->tail == NULL)
+    if (q->head != NULL)
+        q->head->flush_prev = s;
+    else
         q->tail = s;
+    q->head = s;
+}
+
+/* Take s out of q, wherever it is. */
+static void unlink_from(struct parley__sock_queue *q, struct parley__sock *s)
+{
+    if (s->flush_prev != NULL)
+        s->flush_prev->flush_next = s->flush_next;
+    else
+        q->head = s->flush_next;
+    if (s->flush_next != NULL)
+        s->flush_next->flush_prev = s->flush_prev;
+    else
+        q->tail = s->flush_prev;
+    s->flush_next = s->flush_prev = NULL;
 }
 
 static struct parley__sock *dequeue(struct parley__sock_queue *q)
 {
     struct parley__sock *s = q->head;
 
-    if (s == NULL)
-        return NULL;
-    q->head = s->flush_next;
-    if (q->head == NULL)
-        q->tail = NULL;
-    s->flush_next = NULL;
+    if (s != NULL)
+        unlink_from(q, s);
     return s;
 }
 
@@ -568,25 +579,36 @@ void parley__sock_hold_over(uv_timer_t *t)
     }
 }
 
-/* A connection closing while it waits on a flush queue must leave it
- * before it is freed. Rare (a queue holds it for a loop turn or a
- * coalescing window), so a scan. */
-static void unlist(struct parley__sock_queue *q, struct parley__sock *s)
-{
-    struct parley__sock *prev = NULL;
+/* The queues a connection with flush_pending is in exactly one of. */
+#define N_FLUSH_QUEUES 3
 
-    for (struct parley__sock *p = q->head; p != NULL; prev = p, p = p->flush_next) {
-        if (p != s)
-            continue;
-        if (prev != NULL)
-            prev->flush_next = s->flush_next;
-        else
-            q->head = s->flush_next;
-        if (q->tail == s)
-            q->tail = prev;
-        s->flush_next = NULL;
-        return;
-    }
+static struct parley__sock_queue *flush_queue(size_t i)
+{
+    return i == 0 ? &L.ready : &L.hold[i - 1].queue;
+}
+
+void parley__sock_queues_clear(void)
+{
+    struct parley__sock *s;
+
+    for (size_t i = 0; i < N_FLUSH_QUEUES; i++)
+        while ((s = dequeue(flush_queue(i))) != NULL)
+            s->flush_pending = 0;
+}
+
+/* A connection closing while it waits on a flush queue must leave it
+ * before it is freed. A whole room may be waiting in a hold when it
+ * closes, so this does not scan: only a connection at one end of its
+ * queue needs to know which queue that is (unlink_from touches q only
+ * then). */
+static void unlist(struct parley__sock *s)
+{
+    struct parley__sock_queue *q = NULL;
+
+    for (size_t i = 0; i < N_FLUSH_QUEUES && q == NULL; i++)
+        if (flush_queue(i)->head == s || flush_queue(i)->tail == s)
+            q = flush_queue(i);
+    unlink_from(q, s);
 }
 
 /* ------------------------------------------------------------------ */
