@@ -172,35 +172,9 @@ static void join_req_free(struct join_req *r)
 }
 
 /* The most room frames one joining client keeps for after its
- * join-confirmed; past it they go out at once (in order still, only ahead
- * of join-confirmed), rather than grow without bound behind a slow read. */
+ * join-confirmed; past it what is held goes out at once, in order, ahead
+ * of join-confirmed, rather than grow without bound behind a slow read. */
 #define HELD_MAX 4096
-
-int sio_chat_hold(struct sio_conn *c, parley_frame *frame)
-{
-    const parley_host_api *api = c->pl->api;
-
-    if (c->n_held == c->cap_held) {
-        size_t cap = c->cap_held ? c->cap_held * 2 : 16;
-        parley_frame **h;
-
-        if (cap > HELD_MAX || (h = realloc(c->held, cap * sizeof *h)) == NULL)
-            return 0;
-        c->held = h;
-        c->cap_held = cap;
-    }
-    c->held[c->n_held++] = api->frame_retain(frame);
-    return 1;
-}
-
-void sio_chat_drop_held(struct sio_conn *c)
-{
-    for (size_t i = 0; i < c->n_held; i++)
-        c->pl->api->frame_release(c->held[i]);
-    free(c->held);
-    c->held = NULL;
-    c->n_held = c->cap_held = 0;
-}
 
 /* The id of a message-received frame, as sio_chat_encode writes it; NULL
  * for any other frame. */
@@ -223,8 +197,8 @@ static int in_history(const char *id, const parley_message *msgs, size_t n)
     return 0;
 }
 
-/* join-confirmed is out: send what the room said meanwhile, except the
- * messages its history already holds (confirmed before the read). */
+/* Send what is held, in order, except the messages the history already
+ * holds (confirmed before the read); msgs is NULL before the history. */
 static void release_held(struct sio_conn *c, const parley_message *msgs, size_t n)
 {
     const parley_host_api *api = c->pl->api;
@@ -243,6 +217,35 @@ static void release_held(struct sio_conn *c, const parley_message *msgs, size_t 
     free(held);
 }
 
+int sio_chat_hold(struct sio_conn *c, parley_frame *frame)
+{
+    if (c->n_held == HELD_MAX)
+        release_held(c, NULL, 0);
+    if (c->n_held == c->cap_held) {
+        size_t cap = c->cap_held ? c->cap_held * 2 : 16;
+        parley_frame **h = realloc(c->held, cap * sizeof *h);
+
+        if (h == NULL) {
+            release_held(c, NULL, 0);   /* out of memory: send in order, now */
+            return 0;
+        }
+        c->held = h;
+        c->cap_held = cap;
+    }
+    c->held[c->n_held++] = c->pl->api->frame_retain(frame);
+    return 1;
+}
+
+void sio_chat_drop_held(struct sio_conn *c)
+{
+    for (size_t i = 0; i < c->n_held; i++)
+        c->pl->api->frame_release(c->held[i]);
+    free(c->held);
+    c->held = NULL;
+    c->n_held = c->cap_held = 0;
+}
+
+/* join-confirmed is out: what the room said meanwhile follows it. */
 static void history_done(void *arg, int status, const parley_message *msgs, size_t n,
                          const char *next_before, const parley_error *err)
 {
