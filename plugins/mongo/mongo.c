@@ -21,8 +21,11 @@
  * wait out the same timeouts, and an outage should be reported within the
  * configured timeout, not a multiple of it.
  *
- * Reads: history and health jobs, up to pool_size - 1 at once; health
- * probes that arrive while one is running share its answer.
+ * Reads: history and health jobs, up to pool_size - 1 at once. A job
+ * answers the reads waiting when it starts (up to read_batch_max, shared
+ * evenly among the idle clients), and reads asking for the same page share
+ * one query (plugins/common/reads.h). Health probes that arrive while one
+ * is running share its answer.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +34,7 @@
 #include <parley/parley.h>
 
 #include "fifo.h"
+#include "reads.h"
 
 #include "mongo_db.h"
 
@@ -70,6 +74,9 @@ static const parley_config_key mg_keys[] = {
       "the most inserts sent in one ordered bulk write (group commit)" },
     { "queue_max", PARLEY_CONFIG_INT, 0, "100000", 1, 10000000,
       "inserts that may wait for the writer; past it an insert fails at once (EUNAVAIL)" },
+    { "read_batch_max", PARLEY_CONFIG_INT, 0, "64", 1, 4096,
+      "the most history and health calls one read job answers; calls of one job asking for the "
+      "same page share one query" },
 };
 
 static const parley_config_schema mg_schema = PARLEY_CONFIG_SCHEMA(mg_keys);
@@ -86,25 +93,11 @@ typedef struct mg_insert {
 
 typedef struct mg_plugin mg_plugin;
 
-enum mg_read_kind { MG_READ_HISTORY, MG_READ_HEALTH };
-
-typedef struct mg_read {
-    struct mg_read *next;
+/* One read job: a batch of reads, answered with one pooled client at a time. */
+typedef struct mg_read_job {
     mg_plugin *p;
-    int kind;
-    char *room;
-    size_t room_len;
-    char before[PARLEY_ID_LEN + 1];
-    int has_before;
-    uint32_t limit;
-    parley_history_done history_done;
-    void *cb_arg;
-    int status;
-    parley_error err;
-    mg_row *rows;
-    size_t n_rows;
-    int has_more;
-} mg_read;
+    struct plugin_read *reads;
+} mg_read_job;
 
 typedef struct mg_waiter {
     parley_health_done done;
@@ -140,7 +133,9 @@ struct mg_plugin {
     int index_status;
     parley_error index_err;
 
-    mg_read *reads_head, *reads_tail;
+    /* reads waiting for a pooled client, and read jobs running */
+    struct plugin_reads reads;
+    size_t read_batch_max;
     size_t reads_running;
 
     /* health probes waiting for the one in flight */
@@ -214,6 +209,9 @@ static int mg_create(const parley_host_api *api, parley_host *host, const parley
     p->batch_max = (size_t)api->config_int(config, "batch_max");
     p->queue_max = (size_t)api->config_int(config, "queue_max");
     p->max_reads = (size_t)o.pool_size - 1;
+    p->read_batch_max = (size_t)api->config_int(config, "read_batch_max");
+    if (p->read_batch_max < 1)
+        p->read_batch_max = 1;
     if (p->batch_max < 1)
         p->batch_max = 1;
     *instance = p;
@@ -324,7 +322,7 @@ static void maybe_stopped(mg_plugin *p)
 {
     if (p->state != MG_STOPPING)
         return;
-    if (p->pending.len > 0 || p->writing || p->reads_running > 0 || p->reads_head != NULL ||
+    if (p->pending.len > 0 || p->writing || p->reads_running > 0 || p->reads.head != NULL ||
         p->probing)
         return;
     p->state = MG_CLOSING;
@@ -354,7 +352,6 @@ static void mg_stop(void *instance, parley_stop_done done, void *done_arg)
 static void mg_destroy(void *instance)
 {
     mg_plugin *p = instance;
-    mg_read *r, *next;
 
     if (p == NULL)
         return;
@@ -362,11 +359,7 @@ static void mg_destroy(void *instance)
      * host that destroys a started instance without stopping it makes this
      * destroy the pool here, on the loop. */
     mg_db_free(&p->db);
-    for (r = p->reads_head; r != NULL; r = next) {
-        next = r->next;
-        free(r->room);
-        free(r);
-    }
+    plugin_reads_free(p->reads.head);
     /* After the pool is gone: nothing of the driver logs through us any more. */
     if (p->log_attached)
         mg_log_detach(p->host);
@@ -591,18 +584,20 @@ static void mg_insert_msg(void *instance, const parley_message *msg, parley_inse
 
 /* ---- reads: history and health ---- */
 
-/* Worker thread. */
+/* Worker thread: each read of the batch in turn, one query per page. */
 static void read_work(void *arg)
 {
-    mg_read *r = arg;
+    mg_read_job *job = arg;
+    mg_db *db = &job->p->db;
 
-    r->err = (parley_error)PARLEY_ERROR_INIT;
-    if (r->kind == MG_READ_HEALTH) {
-        r->status = mg_ping(&r->p->db, &r->err);
-        return;
+    for (struct plugin_read *r = job->reads; r != NULL; r = r->next) {
+        r->err = (parley_error)PARLEY_ERROR_INIT;
+        if (r->kind == PLUGIN_READ_HEALTH)
+            r->status = mg_ping(db, &r->err);
+        else if (r->same == NULL)
+            r->status = mg_history(db, r->room, r->room_len, r->has_before ? r->before : NULL,
+                                   r->limit, &r->rows, &r->n_rows, &r->has_more, &r->err);
     }
-    r->status = mg_history(&r->p->db, r->room, r->room_len, r->has_before ? r->before : NULL,
-                           r->limit, &r->rows, &r->n_rows, &r->has_more, &r->err);
 }
 
 static void health_deliver(mg_plugin *p, int status, const parley_error *err)
@@ -623,36 +618,43 @@ static void health_deliver(mg_plugin *p, int status, const parley_error *err)
     free(w);
 }
 
-static void read_deliver(mg_read *r)
+static void deliver_batch(mg_plugin *p, struct plugin_read *batch)
 {
-    if (r->kind == MG_READ_HEALTH) {
-        health_deliver(r->p, r->status, &r->err);
-        return;
+    for (struct plugin_read *r = batch; r != NULL; r = r->next) {
+        if (r->kind == PLUGIN_READ_HEALTH)
+            health_deliver(p, r->status, &r->err);
+        else
+            plugin_read_deliver_history(r, "mongo");
     }
-    plugin_page_deliver(r->history_done, r->cb_arg, r->status, &r->err, r->rows, r->n_rows,
-                        r->has_more, "mongo");
+    plugin_reads_free(batch);
 }
 
-static void read_free(mg_read *r)
+static void fail_batch(mg_plugin *p, struct plugin_read *batch, int status, const char *why)
 {
-    mg_rows_free(r->rows, r->n_rows);
-    free(r->room);
-    free(r);
+    parley_error e = PARLEY_ERROR_INIT;
+
+    parley_error_set(&e, status, "mongo: read not run: %s", why);
+    plugin_reads_fail(batch, status, &e);
+    deliver_batch(p, batch);
 }
 
 /* Loop thread, after read_work. */
 static void read_done(void *arg, int status)
 {
-    mg_read *r = arg;
-    mg_plugin *p = r->p;
+    mg_read_job *job = arg;
+    mg_plugin *p = job->p;
+    struct plugin_read *batch = job->reads;
 
     p->reads_running--;
-    if (status != 0)
-        r->status = parley_error_set(&r->err, PARLEY_ESHUTDOWN,
-                                     "mongo: read not run: the host is shutting down");
+    free(job);
+    if (status != 0) {
+        parley_error e = PARLEY_ERROR_INIT;
+
+        parley_error_set(&e, PARLEY_ESHUTDOWN, "mongo: read not run: the host is shutting down");
+        plugin_reads_fail(batch, PARLEY_ESHUTDOWN, &e);
+    }
     read_kick(p);
-    read_deliver(r);
-    read_free(r);
+    deliver_batch(p, batch);
     maybe_stopped(p);
 }
 
@@ -660,25 +662,25 @@ static void read_done(void *arg, int status)
  * waiting for it with its reason (the next insert or read tries again). */
 static void fail_waiting_reads(mg_plugin *p)
 {
-    mg_read *r;
+    struct plugin_read *waiting = p->reads.head;
+    parley_error e = p->open_err;
+    int status = p->open_status != PARLEY_OK ? p->open_status : PARLEY_EUNAVAIL;
 
-    while ((r = p->reads_head) != NULL) {
-        p->reads_head = r->next;
-        if (p->reads_head == NULL)
-            p->reads_tail = NULL;
-        r->err = p->open_err;
-        r->status = p->open_status != PARLEY_OK ? p->open_status : PARLEY_EUNAVAIL;
-        if (r->err.message[0] == '\0')
-            parley_error_set(&r->err, r->status, "mongo: the client pool was not created");
-        read_deliver(r);
-        read_free(r);
-    }
+    if (waiting == NULL)
+        return;
+    p->reads = (struct plugin_reads){ 0 };
+    if (e.message[0] == '\0')
+        parley_error_set(&e, status, "mongo: the client pool was not created");
+    e.code = status;
+    plugin_reads_fail(waiting, status, &e);
+    deliver_batch(p, waiting);
 }
 
 static void read_kick(mg_plugin *p)
 {
-    while (p->reads_head != NULL && p->reads_running < p->max_reads) {
-        mg_read *r = p->reads_head;
+    while (p->reads.head != NULL && p->reads_running < p->max_reads) {
+        struct plugin_read *batch;
+        mg_read_job *job;
         int rc;
 
         /* Until a write job has created the pool, reads wait for it (and
@@ -690,29 +692,27 @@ static void read_kick(mg_plugin *p)
             }
             return;
         }
-        p->reads_head = r->next;
-        if (p->reads_head == NULL)
-            p->reads_tail = NULL;
-        r->next = NULL;
+        batch = plugin_reads_take(&p->reads, p->read_batch_max, p->max_reads - p->reads_running);
+        job = malloc(sizeof *job);
+        if (job == NULL) {
+            fail_batch(p, batch, PARLEY_ENOMEM, "out of memory");
+            continue;
+        }
+        job->p = p;
+        job->reads = batch;
         p->reads_running++;
-        rc = p->api->work(p->host, read_work, read_done, r);
+        rc = p->api->work(p->host, read_work, read_done, job);
         if (rc == 0)
             continue;
         p->reads_running--;
-        r->status = parley_error_set(&r->err, rc, "mongo: read not run: %s", parley_strerror(rc));
-        read_deliver(r);
-        read_free(r);
+        free(job);
+        fail_batch(p, batch, rc, parley_strerror(rc));
     }
 }
 
-static void read_enqueue(mg_plugin *p, mg_read *r)
+static void read_enqueue(mg_plugin *p, struct plugin_read *r)
 {
-    r->p = p;
-    if (p->reads_tail != NULL)
-        p->reads_tail->next = r;
-    else
-        p->reads_head = r;
-    p->reads_tail = r;
+    plugin_reads_push(&p->reads, r);
     read_kick(p);
 }
 
@@ -721,7 +721,7 @@ static void mg_history_page(void *instance, const parley_history_query *q,
 {
     mg_plugin *p = instance;
     parley_error e = PARLEY_ERROR_INIT;
-    mg_read *r;
+    struct plugin_read *r;
 
     if (p->state != MG_RUNNING) {
         int st = p->state == MG_CREATED ? PARLEY_EUNAVAIL : PARLEY_ESHUTDOWN;
@@ -738,26 +738,12 @@ static void mg_history_page(void *instance, const parley_history_query *q,
         done(cb_arg, PARLEY_EINVAL, NULL, 0, 0, &e);
         return;
     }
-    r = calloc(1, sizeof *r);
-    if (r != NULL)
-        r->room = malloc(q->room_len + 1);
-    if (r == NULL || r->room == NULL) {
-        free(r);
+    r = plugin_read_history(q, done, cb_arg);
+    if (r == NULL) {
         parley_error_set(&e, PARLEY_ENOMEM, "mongo: out of memory queueing a history query");
         done(cb_arg, PARLEY_ENOMEM, NULL, 0, 0, &e);
         return;
     }
-    r->kind = MG_READ_HISTORY;
-    memcpy(r->room, q->room, q->room_len);
-    r->room[q->room_len] = '\0';
-    r->room_len = q->room_len;
-    if (q->before_id != NULL) {
-        memcpy(r->before, q->before_id, PARLEY_ID_LEN + 1);
-        r->has_before = 1;
-    }
-    r->limit = q->limit;
-    r->history_done = done;
-    r->cb_arg = cb_arg;
     read_enqueue(p, r);
 }
 
@@ -765,7 +751,7 @@ static void mg_health(void *instance, parley_health_done done, void *cb_arg)
 {
     mg_plugin *p = instance;
     parley_error e = PARLEY_ERROR_INIT;
-    mg_read *r;
+    struct plugin_read *r;
 
     if (p->state != MG_RUNNING) {
         parley_error_set(&e, PARLEY_EUNAVAIL, "mongo: the storage is %s",
@@ -790,14 +776,14 @@ static void mg_health(void *instance, parley_health_done done, void *cb_arg)
     p->n_waiters++;
     if (p->probing)
         return;   /* answered with the probe in flight */
-    r = calloc(1, sizeof *r);
+    /* The waiters are answered together (health_deliver), not through r. */
+    r = plugin_read_health(NULL, NULL);
     if (r == NULL) {
         parley_error_set(&e, PARLEY_ENOMEM, "mongo: out of memory queueing a health probe");
         health_deliver(p, PARLEY_ENOMEM, &e);
         return;
     }
     p->probing = 1;
-    r->kind = MG_READ_HEALTH;
     read_enqueue(p, r);
 }
 

@@ -16,7 +16,11 @@
  * and buys nothing at high load, where the writer is always busy.
  *
  * Reads (history, health) use read-only connections of their own (WAL lets
- * them run beside the writer), read_connections of them, one job each.
+ * them run beside the writer), read_connections of them, one job each. A
+ * job answers every read waiting when its connection freed up (up to
+ * read_batch_max), and reads asking for the same page share one query
+ * (plugins/common/reads.h): a join storm into a room, every member asking
+ * for the newest page, costs one worker round trip, not one per member.
  *
  * start() opens the database synchronously. That blocks the loop, but only
  * once, before the server serves anything, and for milliseconds (open,
@@ -32,6 +36,7 @@
 #include <parley/parley.h>
 
 #include "fifo.h"
+#include "reads.h"
 
 #include "sqlite_db.h"
 
@@ -51,7 +56,10 @@ static const parley_config_key sq_keys[] = {
     { "batch_max", PARLEY_CONFIG_INT, 0, "256", 1, 65536,
       "the most inserts committed in one transaction (group commit)" },
     { "read_connections", PARLEY_CONFIG_INT, 0, "1", 1, 16,
-      "read-only connections for history and health, each serving one query at a time" },
+      "read-only connections for history and health, each serving one read job at a time" },
+    { "read_batch_max", PARLEY_CONFIG_INT, 0, "64", 1, 4096,
+      "the most history and health calls one read job answers; calls of one job asking for the "
+      "same page share one query" },
     { "journal_size_limit", PARLEY_CONFIG_SIZE, 0, "64MiB", 0, 0,
       "the size the -wal file is truncated to after a checkpoint" },
     { "queue_max", PARLEY_CONFIG_INT, 0, "100000", 1, 10000000,
@@ -70,31 +78,14 @@ typedef struct sq_insert {
     void *cb_arg;
 } sq_insert;
 
-enum sq_read_kind { SQ_READ_HISTORY, SQ_READ_HEALTH };
-
 typedef struct sq_plugin sq_plugin;
 
-typedef struct sq_read {
-    struct sq_read *next;
+/* One read job: a batch of reads answered on one read connection. */
+typedef struct sq_read_job {
     sq_plugin *p;
-    int kind;
     sq_reader *reader;
-    /* the query, copied */
-    char *room;
-    size_t room_len;
-    char before[PARLEY_ID_LEN + 1];
-    int has_before;
-    uint32_t limit;
-    parley_history_done history_done;
-    parley_health_done health_done;
-    void *cb_arg;
-    /* the result */
-    int status;
-    parley_error err;
-    sq_row *rows;
-    size_t n_rows;
-    int has_more;
-} sq_read;
+    struct plugin_read *reads;
+} sq_read_job;
 
 struct sq_plugin {
     const parley_host_api *api;
@@ -125,8 +116,9 @@ struct sq_plugin {
     int batch_status;
     parley_error batch_err;
 
-    /* reads waiting for a connection, and reads running */
-    sq_read *reads_head, *reads_tail;
+    /* reads waiting for a connection, and read jobs running */
+    struct plugin_reads reads;
+    size_t read_batch_max;
     size_t reads_running;
 
     parley_stop_done stop_done;
@@ -178,6 +170,9 @@ static int sq_create(const parley_host_api *api, parley_host *host, const parley
     p->batch_max = (size_t)api->config_int(config, "batch_max");
     p->n_readers = (size_t)api->config_int(config, "read_connections");
     p->queue_max = (size_t)api->config_int(config, "queue_max");
+    p->read_batch_max = (size_t)api->config_int(config, "read_batch_max");
+    if (p->read_batch_max < 1)
+        p->read_batch_max = 1;
     if (p->batch_max < 1)
         p->batch_max = 1;
     if (p->n_readers < 1)
@@ -310,8 +305,7 @@ static void maybe_stopped(sq_plugin *p)
 {
     if (p->state != SQ_STOPPING)
         return;
-    if (p->pending.len > 0 || p->writing || p->reads_running > 0 ||
-        p->reads_head != NULL)
+    if (p->pending.len > 0 || p->writing || p->reads_running > 0 || p->reads.head != NULL)
         return;
     p->state = SQ_CLOSING;
     if (p->api->work(p->host, close_work, close_done, p) == 0)
@@ -342,18 +336,13 @@ static void sq_stop(void *instance, parley_stop_done done, void *done_arg)
 static void sq_destroy(void *instance)
 {
     sq_plugin *p = instance;
-    sq_read *r, *next;
 
     if (p == NULL)
         return;
     close_all(p);
     /* Only reachable with work left if the host destroys a running
      * instance; do not leak it. */
-    for (r = p->reads_head; r != NULL; r = next) {
-        next = r->next;
-        free(r->room);
-        free(r);
-    }
+    plugin_reads_free(p->reads.head);
     free(p->readers);
     free(p->free_readers);
     free(p->batch);
@@ -502,89 +491,99 @@ static void sq_insert_msg(void *instance, const parley_message *msg, parley_inse
 
 static void read_kick(sq_plugin *p);
 
-/* Worker thread. */
+/* Worker thread: each read of the batch in turn, one query per page. */
 static void read_work(void *arg)
 {
-    sq_read *r = arg;
+    sq_read_job *job = arg;
 
-    r->err = (parley_error)PARLEY_ERROR_INIT;
-    if (r->kind == SQ_READ_HEALTH) {
-        r->status = sq_probe(r->reader, &r->p->writer, &r->err);
-        return;
+    for (struct plugin_read *r = job->reads; r != NULL; r = r->next) {
+        r->err = (parley_error)PARLEY_ERROR_INIT;
+        if (r->kind == PLUGIN_READ_HEALTH)
+            r->status = sq_probe(job->reader, &job->p->writer, &r->err);
+        else if (r->same == NULL)
+            r->status = sq_history(job->reader, r->room, r->room_len,
+                                   r->has_before ? r->before : NULL, r->limit, &r->rows,
+                                   &r->n_rows, &r->has_more, &r->err);
     }
-    r->status = sq_history(r->reader, r->room, r->room_len, r->has_before ? r->before : NULL,
-                           r->limit, &r->rows, &r->n_rows, &r->has_more, &r->err);
 }
 
-static void read_deliver(sq_read *r)
+static void read_deliver(struct plugin_read *r)
 {
-    if (r->kind == SQ_READ_HEALTH) {
-        if (r->status == PARLEY_OK)
-            r->health_done(r->cb_arg, PARLEY_STORAGE_CONNECTED, NULL);
-        else
-            r->health_done(r->cb_arg, PARLEY_STORAGE_DISCONNECTED, &r->err);
+    if (r->kind == PLUGIN_READ_HISTORY) {
+        plugin_read_deliver_history(r, "sqlite");
         return;
     }
-    plugin_page_deliver(r->history_done, r->cb_arg, r->status, &r->err, r->rows, r->n_rows,
-                        r->has_more, "sqlite");
+    if (r->status == PARLEY_OK)
+        r->health_done(r->cb_arg, PARLEY_STORAGE_CONNECTED, NULL);
+    else
+        r->health_done(r->cb_arg, PARLEY_STORAGE_DISCONNECTED, &r->err);
 }
 
-static void read_free(sq_read *r)
+static void deliver_batch(struct plugin_read *batch)
 {
-    sq_rows_free(r->rows, r->n_rows);
-    free(r->room);
-    free(r);
+    for (struct plugin_read *r = batch; r != NULL; r = r->next)
+        read_deliver(r);
+    plugin_reads_free(batch);
+}
+
+static void fail_batch(struct plugin_read *batch, int status, const char *why)
+{
+    parley_error e = PARLEY_ERROR_INIT;
+
+    parley_error_set(&e, status, "sqlite: read not run: %s", why);
+    plugin_reads_fail(batch, status, &e);
+    deliver_batch(batch);
 }
 
 /* Loop thread, after read_work. */
 static void read_done(void *arg, int status)
 {
-    sq_read *r = arg;
-    sq_plugin *p = r->p;
+    sq_read_job *job = arg;
+    sq_plugin *p = job->p;
+    struct plugin_read *batch = job->reads;
 
-    p->free_readers[p->n_free++] = r->reader;
+    p->free_readers[p->n_free++] = job->reader;
     p->reads_running--;
+    free(job);
     if (status != 0) {
-        r->status = parley_error_set(&r->err, PARLEY_ESHUTDOWN,
-                                     "sqlite: read not run: the host is shutting down");
+        parley_error e = PARLEY_ERROR_INIT;
+
+        parley_error_set(&e, PARLEY_ESHUTDOWN, "sqlite: read not run: the host is shutting down");
+        plugin_reads_fail(batch, PARLEY_ESHUTDOWN, &e);
     }
     read_kick(p);
-    read_deliver(r);
-    read_free(r);
+    deliver_batch(batch);
     maybe_stopped(p);
 }
 
 static void read_kick(sq_plugin *p)
 {
-    while (p->reads_head != NULL && p->n_free > 0) {
-        sq_read *r = p->reads_head;
+    while (p->reads.head != NULL && p->n_free > 0) {
+        struct plugin_read *batch = plugin_reads_take(&p->reads, p->read_batch_max, p->n_free);
+        sq_read_job *job = malloc(sizeof *job);
         int rc;
 
-        p->reads_head = r->next;
-        if (p->reads_head == NULL)
-            p->reads_tail = NULL;
-        r->next = NULL;
-        r->reader = p->free_readers[--p->n_free];
+        if (job == NULL) {
+            fail_batch(batch, PARLEY_ENOMEM, "out of memory");
+            continue;
+        }
+        job->p = p;
+        job->reads = batch;
+        job->reader = p->free_readers[--p->n_free];
         p->reads_running++;
-        rc = p->api->work(p->host, read_work, read_done, r);
+        rc = p->api->work(p->host, read_work, read_done, job);
         if (rc == 0)
             continue;
-        p->free_readers[p->n_free++] = r->reader;
+        p->free_readers[p->n_free++] = job->reader;
         p->reads_running--;
-        r->status = parley_error_set(&r->err, rc, "sqlite: read not run: %s", parley_strerror(rc));
-        read_deliver(r);
-        read_free(r);
+        free(job);
+        fail_batch(batch, rc, parley_strerror(rc));
     }
 }
 
-static void read_enqueue(sq_plugin *p, sq_read *r)
+static void read_enqueue(sq_plugin *p, struct plugin_read *r)
 {
-    r->p = p;
-    if (p->reads_tail != NULL)
-        p->reads_tail->next = r;
-    else
-        p->reads_head = r;
-    p->reads_tail = r;
+    plugin_reads_push(&p->reads, r);
     read_kick(p);
 }
 
@@ -593,7 +592,7 @@ static void sq_history_page(void *instance, const parley_history_query *q,
 {
     sq_plugin *p = instance;
     parley_error e = PARLEY_ERROR_INIT;
-    sq_read *r;
+    struct plugin_read *r;
 
     if (p->state != SQ_RUNNING) {
         int st = p->state == SQ_CREATED ? PARLEY_EUNAVAIL : PARLEY_ESHUTDOWN;
@@ -610,26 +609,12 @@ static void sq_history_page(void *instance, const parley_history_query *q,
         done(cb_arg, PARLEY_EINVAL, NULL, 0, 0, &e);
         return;
     }
-    r = calloc(1, sizeof *r);
-    if (r != NULL)
-        r->room = malloc(q->room_len + 1);
-    if (r == NULL || r->room == NULL) {
-        free(r);
+    r = plugin_read_history(q, done, cb_arg);
+    if (r == NULL) {
         parley_error_set(&e, PARLEY_ENOMEM, "sqlite: out of memory queueing a history query");
         done(cb_arg, PARLEY_ENOMEM, NULL, 0, 0, &e);
         return;
     }
-    r->kind = SQ_READ_HISTORY;
-    memcpy(r->room, q->room, q->room_len);
-    r->room[q->room_len] = '\0';
-    r->room_len = q->room_len;
-    if (q->before_id != NULL) {
-        strcpy(r->before, q->before_id);
-        r->has_before = 1;
-    }
-    r->limit = q->limit;
-    r->history_done = done;
-    r->cb_arg = cb_arg;
     read_enqueue(p, r);
 }
 
@@ -637,7 +622,7 @@ static void sq_health(void *instance, parley_health_done done, void *cb_arg)
 {
     sq_plugin *p = instance;
     parley_error e = PARLEY_ERROR_INIT;
-    sq_read *r;
+    struct plugin_read *r;
 
     if (p->state != SQ_RUNNING) {
         parley_error_set(&e, PARLEY_EUNAVAIL, "sqlite: the storage is %s",
@@ -645,15 +630,12 @@ static void sq_health(void *instance, parley_health_done done, void *cb_arg)
         done(cb_arg, PARLEY_STORAGE_DISCONNECTED, &e);
         return;
     }
-    r = calloc(1, sizeof *r);
+    r = plugin_read_health(done, cb_arg);
     if (r == NULL) {
         parley_error_set(&e, PARLEY_ENOMEM, "sqlite: out of memory queueing a health probe");
         done(cb_arg, PARLEY_STORAGE_DISCONNECTED, &e);
         return;
     }
-    r->kind = SQ_READ_HEALTH;
-    r->health_done = done;
-    r->cb_arg = cb_arg;
     read_enqueue(p, r);
 }
 

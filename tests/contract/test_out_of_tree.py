@@ -65,8 +65,8 @@ def main():
         p = run([runner, "--plugin", plugin], dict(os.environ))
         print(p.stdout, end="")
         lines = p.stdout.splitlines()
-        if lines[-1] != "14 passed, 0 failed" or \
-                "ok 15 - durable_across_instances # SKIP needs --persistent" not in lines:
+        if lines[-1] != "15 passed, 0 failed" or \
+                "ok 16 - durable_across_instances # SKIP needs --persistent" not in lines:
             print("FAIL: unexpected summary:\n" + p.stdout)
             return 1
         # And a broken build of it fails: --name that the descriptor does not carry.

@@ -19,8 +19,8 @@ TRANSPORT = os.path.join(BUILD, "tests", "plugins", "good_transport.so")
 
 CASES = ["insert_history", "ordering", "paging", "before_id_not_in_room", "unknown_room",
          "limit_one", "limit_larger_than_room", "idempotent_reinsert", "special_strings",
-         "rooms_differ_by_case", "concurrent_rooms", "history_while_writing", "health",
-         "stop_completes_inflight", "durable_across_instances"]
+         "rooms_differ_by_case", "concurrent_rooms", "history_while_writing", "concurrent_reads",
+         "health", "stop_completes_inflight", "durable_across_instances"]
 
 
 def run(*args, timeout=60):
@@ -100,8 +100,8 @@ class RunnerCli(unittest.TestCase):
         self.assertIn("expected full or normal", out[1])
         rc, out, _ = run("--plugin", SQLITE, "--set", "path=" + self.db, "--set", "bogus=1")
         self.assertIn("unknown key 'bogus' for storage plugin 'sqlite'; allowed keys: path, "
-                      "busy_timeout, synchronous, batch_max, read_connections, journal_size_limit, "
-                      "queue_max",
+                      "busy_timeout, synchronous, batch_max, read_connections, read_batch_max, "
+                      "journal_size_limit, queue_max",
                       out[1])
         # A database from a newer schema is refused, naming the file and both versions.
         os.makedirs(os.path.dirname(self.db))

@@ -174,37 +174,36 @@ static int walk(ct_ctx *c, ct_store *s, const char *room, const ct_id *ids, size
     }
 }
 
+/* p equals ids[from..from+count), with has_more as given. Frees p. */
+static int check_page(ct_ctx *c, ct_page *p, const ct_id *ids, size_t from, size_t count,
+                      int has_more, const char *what)
+{
+    size_t j;
+    int rc = 0;
+
+    if (p->n != count)
+        rc = ct_fail(c, "%s: %zu messages, expected %zu", what, p->n, count);
+    for (j = 0; rc == 0 && j < count; j++)
+        if (strcmp(p->msgs[j].id, ids[from + j]) != 0)
+            rc = ct_fail(c, "%s: message %zu is %s, expected %s", what, j + 1, p->msgs[j].id,
+                         ids[from + j]);
+    if (rc == 0 && p->has_more != has_more)
+        rc = ct_fail(c, "%s: has_more is %d, expected %d", what, p->has_more, has_more);
+    ct_page_free(p);
+    return rc;
+}
+
 /* One page equal to ids[from..from+count), with has_more as given. */
 static int expect_page(ct_ctx *c, ct_store *s, const char *room, const char *before,
                        uint32_t limit, const ct_id *ids, size_t from, size_t count,
                        int has_more, const char *what)
 {
     ct_page p;
-    size_t j;
     int rc = ct_history(c, s, room, before, limit, &p);
 
     if (page_ok(c, rc, &p, what) != 0)
         return -1;
-    if (p.n != count) {
-        ct_fail(c, "%s: %zu messages, expected %zu", what, p.n, count);
-        goto fail;
-    }
-    for (j = 0; j < count; j++) {
-        if (strcmp(p.msgs[j].id, ids[from + j]) != 0) {
-            ct_fail(c, "%s: message %zu is %s, expected %s", what, j + 1, p.msgs[j].id,
-                    ids[from + j]);
-            goto fail;
-        }
-    }
-    if (p.has_more != has_more) {
-        ct_fail(c, "%s: has_more is %d, expected %d", what, p.has_more, has_more);
-        goto fail;
-    }
-    ct_page_free(&p);
-    return 0;
-fail:
-    ct_page_free(&p);
-    return -1;
+    return check_page(c, &p, ids, from, count, has_more, what);
 }
 
 /* ---- cases ---- */
@@ -607,6 +606,94 @@ static int case_history_while_writing(ct_ctx *c)
     return rc;
 }
 
+/* The page a query of the concurrent_reads case must return. */
+struct read_ask {
+    size_t room;       /* index into the case's rooms; ROOMS is the empty one */
+    size_t before;     /* cursor: ids[before] of the room, or none when 0 */
+    uint32_t limit;
+};
+
+static int case_concurrent_reads(ct_ctx *c)
+{
+    enum { ROOMS = 3, PER = 40, ASKS = 240 };
+    static const uint32_t limits[] = { 50, 1, 7, 40, 39, 50, 200 };
+    static const size_t cursors[] = { 0, 0, 20, 1, 39, 0, 10 };
+    ct_store *s = ct_shared(c);
+    const char *rooms[ROOMS + 1];
+    ct_id (*ids)[PER] = calloc(ROOMS, sizeof *ids);
+    ct_hist **h = calloc(ASKS, sizeof *h);
+    struct read_ask asks[ASKS];
+    ct_id late;
+    size_t i;
+    int rc = 0;
+
+    if (ids == NULL || h == NULL) {
+        free(ids);
+        free(h);
+        return ct_fail(c, "out of memory");
+    }
+    for (i = 0; i <= ROOMS; i++) {
+        char suffix[16];
+
+        snprintf(suffix, sizeof suffix, i < ROOMS ? "r%zu" : "empty", i);
+        rooms[i] = ct_room(c, suffix);
+    }
+    for (i = 0; rc == 0 && i < ROOMS; i++)
+        rc = ct_fill(c, s, rooms[i], PER, rooms[i], ids[i]);
+    /* All in flight at once, the same pages asked many times over and
+     * interleaved with others, so that a plugin that batches or shares
+     * reads sees every kind of neighbour. */
+    for (i = 0; rc == 0 && i < ASKS; i++) {
+        size_t k = i % (sizeof limits / sizeof limits[0]);
+
+        asks[i].room = (i / 3) % (ROOMS + 1);
+        asks[i].limit = limits[k];
+        asks[i].before = asks[i].room < ROOMS ? cursors[k] : 0;
+        h[i] = ct_history_start(c, s, rooms[asks[i].room],
+                                asks[i].before ? ids[asks[i].room][asks[i].before] : NULL,
+                                asks[i].limit);
+        if (h[i] == NULL)
+            rc = -1;
+    }
+    for (i = 0; rc == 0 && i < ASKS; i++) {
+        const struct read_ask *a = &asks[i];
+        size_t end = a->room == ROOMS ? 0 : a->before ? a->before : PER;
+        size_t count = end < a->limit ? end : a->limit;
+        char what[96];
+        ct_page p;
+
+        snprintf(what, sizeof what, "read %zu of %d (room %zu, cursor %zu, limit %u)", i + 1,
+                 ASKS, a->room, a->before, a->limit);
+        rc = page_ok(c, ct_history_wait(c, h[i], &p), &p, what);
+        if (rc == 0)
+            rc = check_page(c, &p, a->room < ROOMS ? (const ct_id *)ids[a->room] : NULL,
+                            end - count, count, end > a->limit, what);
+    }
+    /* Pages asked before an insert was confirmed may or may not hold it;
+     * a page asked after must, even with the same page still queued. */
+    for (i = 0; rc == 0 && i < ASKS / 2; i++) {
+        h[i] = ct_history_start(c, s, rooms[0], NULL, 50);
+        if (h[i] == NULL)
+            rc = -1;
+    }
+    if (rc == 0 && ct_insert_sync(c, s, rooms[0], "contract", "late", NULL, late) != PARLEY_OK)
+        rc = ct_fail(c, "the late insert failed");
+    if (rc == 0 && (h[ASKS / 2] = ct_history_start(c, s, rooms[0], NULL, 50)) == NULL)
+        rc = -1;
+    for (i = 0; rc == 0 && i <= ASKS / 2; i++) {
+        ct_page p;
+
+        rc = page_ok(c, ct_history_wait(c, h[i], &p), &p, "read around an insert");
+        if (rc == 0 && i == ASKS / 2 && (p.n == 0 || strcmp(p.msgs[p.n - 1].id, late) != 0))
+            rc = ct_fail(c, "a page asked after insert %s was confirmed ends with %s", late,
+                         p.n > 0 ? p.msgs[p.n - 1].id : "nothing");
+        ct_page_free(&p);
+    }
+    free(ids);
+    free(h);
+    return rc;
+}
+
 static int case_health(ct_ctx *c)
 {
     char msg[PARLEY_ERROR_MESSAGE_MAX];
@@ -723,6 +810,8 @@ const ct_case ct_cases[] = {
       case_concurrent_rooms, 0 },
     { "history_while_writing", "pages read during a write burst are consistent",
       case_history_while_writing, 0 },
+    { "concurrent_reads", "240 history reads in flight at once, same pages asked many times, "
+      "each answered with its own page", case_concurrent_reads, 0 },
     { "health", "health reports CONNECTED", case_health, 0 },
     { "stop_completes_inflight", "stop completes 500 in-flight inserts before done",
       case_stop_completes_inflight, 0 },
