@@ -118,6 +118,7 @@ struct parley__sock {
     unsigned processing : 1;    /* inside the input loop: do not re-enter it */
     unsigned refused : 1;       /* refused at accept: not counted, short linger */
     unsigned reprocess : 1;     /* buffered input became runnable meanwhile */
+    unsigned spoke : 1;         /* sent something since its last write: awaits an answer */
     char remote[48];
 };
 

@@ -507,11 +507,15 @@ static int coalesce(struct parley__sock *s, uint64_t now)
 
     if (wait == 0 || s->conn == NULL || s->waited || s->last_write_ms == 0)
         return 0;
-    /* The client spoke within the window: what it gets now is likely its
-     * answer (a handshake step, an ack, its join history, perhaps behind
-     * a presence frame), which it waits for before it says more. It waits
-     * less, so that round trips do not stretch by the window, but still
-     * takes along what the room sent it meanwhile. */
+    /* The client said something since its last write: what it gets now is
+     * its answer (a handshake step, an ack, its join history with what the
+     * room sent meanwhile), which it waits for before it says more. Holding
+     * it would add the wait to every round trip of a join, and a join is
+     * four of them. */
+    if (s->spoke)
+        return 0;
+    /* The client spoke within the window, and was answered: what it gets
+     * now may still be a late part of an answer, so it waits less. */
     if (now - s->last_rx_ms < wait) {
         h = &L.hold[PARLEY__HOLD_REPLY];
         if (wait > REPLY_WAIT_MS)
@@ -549,6 +553,7 @@ void parley__sock_flush_all(void)
             continue;
         }
         s->waited = 0;
+        s->spoke = 0;
         s->last_write_ms = now;
         flush_sock(s);
         if (++n % FLUSH_CLOCK_EVERY == 0 && uv_hrtime() - start >= FLUSH_BUDGET_NS)
@@ -741,6 +746,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     s->last_rx_ms = parley__now_ms(NULL);
+    s->spoke = 1;
     if (s->mode == PARLEY__SOCK_LINGER) {
         s->lingered += (uint64_t)nread;
         return;

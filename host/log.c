@@ -6,7 +6,9 @@
  */
 #include "log.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -19,6 +21,91 @@ static atomic_int log_threshold = PARLEY_LOG_INFO;
 static atomic_int log_format = PARLEY__LOG_AUTO;
 
 static const char *const level_names[] = { "", "error", "warn", "info", "debug", "trace" };
+
+/*
+ * Repetition. A peer can make some lines repeat as fast as it can connect
+ * or send (a refused connection, a bad frame, a slow consumer), and a
+ * log that grows at that rate fills the disk and buries everything else.
+ * Each statement is known by its format string; SITE_SLOTS of them are
+ * tracked at once (a statement that finds every slot of its probe taken
+ * evicts the one whose window is oldest, losing that one's count).
+ */
+#define SITE_SLOTS 256
+#define SITE_PROBE 4
+
+struct log_site {
+    const char *fmt;
+    uint64_t window_start_ms;
+    unsigned lines;             /* written in this window */
+    unsigned dropped;           /* left out since the last line written */
+};
+
+static struct log_site sites[SITE_SLOTS];
+static pthread_mutex_t sites_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_uint repeat_limit = 20;
+static atomic_uint repeat_window_ms = 10000;
+
+void parley__log_configure_repeat(unsigned limit, unsigned window_ms)
+{
+    atomic_store(&repeat_limit, limit);
+    atomic_store(&repeat_window_ms, window_ms > 0 ? window_ms : 1);
+}
+
+static uint64_t monotonic_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static struct log_site *site_for(const char *fmt)
+{
+    size_t h = (size_t)(((uintptr_t)fmt >> 3) * UINT64_C(0x9E3779B97F4A7C15) >> 32) % SITE_SLOTS;
+    struct log_site *oldest = &sites[h];
+
+    for (size_t i = 0; i < SITE_PROBE; i++) {
+        struct log_site *st = &sites[(h + i) % SITE_SLOTS];
+
+        if (st->fmt == fmt)
+            return st;
+        if (st->fmt == NULL || st->window_start_ms < oldest->window_start_ms)
+            oldest = st;
+    }
+    memset(oldest, 0, sizeof *oldest);
+    oldest->fmt = fmt;
+    return oldest;
+}
+
+/* 1 when the line may be written; *dropped then holds how many lines of
+ * its statement were left out before it. */
+static int repeat_allows(const char *fmt, unsigned *dropped)
+{
+    unsigned limit = atomic_load(&repeat_limit);
+    uint64_t now = monotonic_ms();
+    struct log_site *st;
+    int ok;
+
+    *dropped = 0;
+    if (limit == 0)
+        return 1;
+    pthread_mutex_lock(&sites_lock);
+    st = site_for(fmt);
+    if (st->lines == 0 || now - st->window_start_ms >= atomic_load(&repeat_window_ms)) {
+        st->window_start_ms = now;
+        st->lines = 0;
+    }
+    ok = st->lines < limit;
+    if (ok) {
+        st->lines++;
+        *dropped = st->dropped;
+        st->dropped = 0;
+    } else if (st->dropped < UINT32_MAX) {
+        st->dropped++;
+    }
+    pthread_mutex_unlock(&sites_lock);
+    return ok;
+}
 
 void parley__log_configure(int level, int format)
 {
@@ -101,12 +188,20 @@ void parley__logv(int level, const char *component, const char *fmt, va_list ap)
     char line[LOG_LINE_MAX * 2];
     char ts[40];
     size_t pos = 0;
+    unsigned dropped = 0;
 
     if (!parley__log_enabled(level))
         return;
     if (level < PARLEY_LOG_ERROR || level > PARLEY_LOG_TRACE)
         level = PARLEY_LOG_ERROR;
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (level <= PARLEY_LOG_WARN && !repeat_allows(fmt, &dropped))
+        return;
+    pos = (size_t)vsnprintf(msg, sizeof msg, fmt, ap);
+    if (dropped > 0 && pos < sizeof msg)
+        snprintf(msg + pos, sizeof msg - pos,
+                 " [%u more line%s of this kind not logged: over log.repeat_limit]", dropped,
+                 dropped == 1 ? "" : "s");
+    pos = 0;
     format_time(ts, sizeof ts);
 
     if (atomic_load(&log_format) == PARLEY__LOG_JSON) {

@@ -18,6 +18,14 @@ enum parley__log_format {
 
 /* Configure the threshold (enum parley_log_level) and the format. */
 void parley__log_configure(int level, int format);
+/*
+ * Bound repetition: one log statement (its format string) writes at most
+ * `limit` error and warn lines per `window_ms`; past that its lines are
+ * counted, and its next line written says how many were left out. 0 = no
+ * bound. Info lines (what the operator did: a reload, a drain) and debug
+ * and trace lines (asked for) are never bounded.
+ */
+void parley__log_configure_repeat(unsigned limit, unsigned window_ms);
 int parley__log_level(void);
 /* Parse "error|warn|info|debug|trace"; returns the level or -1. */
 int parley__log_level_parse(const char *name);

@@ -370,6 +370,7 @@ static void reload(void)
     }
     note_restart_only(rt.settings, next);
     parley__log_configure(next->log.level, next->log.format);
+    parley__log_configure_repeat(next->log.repeat_limit, next->log.repeat_window_ms);
     struct parley__storage_options so = { next->storage.timeout_ms, next->storage.health_interval_ms };
     parley__storage_queue_reconfigure(&so);
     apply_plugin_blocks(next);
@@ -485,6 +486,7 @@ int parley__runtime_main(const struct parley__runtime_options *opts)
     }
     parley__log_configure(opts->log_level > 0 ? opts->log_level : rt.settings->log.level,
                           rt.settings->log.format);
+    parley__log_configure_repeat(rt.settings->log.repeat_limit, rt.settings->log.repeat_window_ms);
     if (parley__loop_init(rt.settings->server.workers, &err) < 0) {
         fatal(NULL, &err);
         parley__settings_free(rt.settings);

@@ -31,6 +31,10 @@ static const parley_config_key server_keys[] = {
 static const parley_config_key log_keys[] = {
     { "level", PARLEY_CONFIG_STRING, 0, "info", 0, 0, "error | warn | info | debug | trace" },
     { "format", PARLEY_CONFIG_STRING, 0, "auto", 0, 0, "auto | text | json" },
+    { "repeat_limit", PARLEY_CONFIG_INT, 0, "20", 0, 1000000,
+      "error and warn lines one log statement writes per repeat_window; 0 = no bound" },
+    { "repeat_window", PARLEY_CONFIG_DURATION, 0, "10s", 100, 3600 * 1000,
+      "the window repeat_limit counts in" },
 };
 
 static const parley_config_key listener_keys[] = {
@@ -284,6 +288,8 @@ static int read_log(struct parley__settings *s, const parley__node *root, parley
                         parley__excerpt(v, strlen(v), ex, sizeof ex));
         goto out;
     }
+    s->log.repeat_limit = (unsigned)parley__config_int(c, "repeat_limit");
+    s->log.repeat_window_ms = (unsigned)parley__config_int(c, "repeat_window");
     v = parley__config_string(c, "format");
     if ((s->log.format = parley__settings_log_format(v)) < 0)
         rc = parley__node_error(err, parley__node_get(block, "format"),

@@ -40,6 +40,8 @@ struct parley__settings {
     struct {
         int level;                    /* enum parley_log_level, info */
         int format;                   /* enum parley__log_format (log.h), auto */
+        unsigned repeat_limit;        /* lines per statement per window, 20; 0 = no bound */
+        unsigned repeat_window_ms;    /* 10 s */
     } log;
     struct {
         size_t max_body, max_message, send_queue_max, max_header;

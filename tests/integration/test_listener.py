@@ -671,6 +671,43 @@ class SharedPort(unittest.TestCase):
             os.unlink(path)
 
 
+class RepeatedLines(unittest.TestCase):
+    """log.repeat_limit: a line a client can repeat at will (here the
+    refusal of CONNECT) is written repeat_limit times per repeat_window;
+    the next one after the window says how many were left out, and the
+    metric still counts every refusal."""
+
+    def test_a_flood_of_one_warning_is_bounded_and_counted(self):
+        path = echo_rest_config()
+        self.addCleanup(os.unlink, path)
+        with open(path) as f:
+            text = f.read()
+        with open(path, "w") as f:
+            f.write(text.replace("log:\n", "log:\n  repeat_limit: 3\n  repeat_window: 1s\n", 1))
+        server = Server(config=path, env={"PARLEY_ECHO_SO": ECHO_SO}).start()
+        self.addCleanup(server.close)
+        connect = b"CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n"
+
+        def lines():
+            return [l for l in server.stderr().splitlines() if "refusing CONNECT" in l]
+
+        for _ in range(12):
+            raw(server.port, connect, timeout=1.0)
+        wait_for(lambda: len(lines()) == 3, timeout=5, what="three lines of the twelve")
+        time.sleep(0.3)
+        self.assertEqual(len(lines()), 3, lines())
+        time.sleep(1.0)                   # past repeat_window
+        raw(server.port, connect, timeout=1.0)
+        wait_for(lambda: len(lines()) == 4, timeout=5, what="the line after the window")
+        self.assertIn("[9 more lines of this kind not logged: over log.repeat_limit]", lines()[-1])
+        self.assertNotIn("not logged", "".join(lines()[:3]))
+        status, _, body = server.request("GET", "/metrics")
+        self.assertEqual(status, 200)
+        self.assertEqual(metric(body.decode(), 'parley_listener_refused_total{reason="connect"}'), 13)
+        # debug lines are never bounded: every connection's "new connection"
+        self.assertGreaterEqual(server.stderr().count("new connection"), 13)
+
+
 class WriteCoalescing(unittest.TestCase):
     """listener.write_coalesce: a busy loop writes each WebSocket less often,
     several frames per write; an idle one writes every frame at once. The
