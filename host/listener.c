@@ -543,6 +543,7 @@ void parley__listener_finalize(void)
 {
     /* The metrics registry may be freed right after us. */
     memset(&L.m, 0, sizeof L.m);
+    parley__sock_rings_free();
     while (L.accounts != NULL)      /* a plugin that never closed its accounts */
         parley__memory_close(L.accounts);
     parley__ip_free();

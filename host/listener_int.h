@@ -96,6 +96,7 @@ struct parley__sock {
     /* Output: a ring of pieces, written with writev. */
     struct parley__out *out;
     uint32_t out_cap, out_head, out_count;
+    uint32_t out_last_cap;      /* the size of the last ring freed, to allocate at once */
     size_t out_off;             /* bytes of the head piece already written */
     size_t out_bytes;           /* bytes queued, out_off not subtracted */
     uv_write_t *wreq;           /* libuv is finishing a write the socket did not take */
@@ -287,6 +288,8 @@ void parley__sock_flush_all(void);
 void parley__sock_hold_over(uv_timer_t *t);
 /* Empty the flush queues (the listener is closing; nothing is written). */
 void parley__sock_queues_clear(void);
+/* Free the rings kept for reuse (after every connection is closed). */
+void parley__sock_rings_free(void);
 /* A canned refusal before any request was read (limits, draining). */
 void parley__sock_refuse(struct parley__sock *s, int status, const char *code,
                          const char *message);
