@@ -45,19 +45,21 @@ static void write_stats(void);
 
 static void unlist(struct parley__sock *s);
 
-/* Rings of pieces, kept for reuse (see OUT_KEEP). At saturation every
- * client of a busy room frees its ring after each write and needs one of
- * the same size a few milliseconds later: taking the one freed last (its
- * lines still in the cache) instead of a fresh allocation was about a
- * tenth of the server's CPU at 4 000 msg/s in a room of 1 000. The pool
- * holds at most RING_POOL_MAX rings of each size, a few MiB in all. */
-#define RING_CLASSES 9          /* 4 .. 1024 slots */
-#define RING_POOL_MAX 256
+/* Rings of pieces given back once empty (see OUT_KEEP), kept for reuse:
+ * one free list per size, linked through the rings themselves, each
+ * holding at most RING_POOL_BYTES of them. The ring taken is the one given
+ * back last, its lines likely still in the cache. */
+#define RING_CLASSES 7          /* 4 .. 256 slots; bigger ones go to free() */
+#define RING_POOL_BYTES (1u << 20)
+
+struct ring_free {
+    struct ring_free *next;
+};
 
 static struct {
-    struct parley__out *rings[RING_CLASSES][RING_POOL_MAX];
-    unsigned n[RING_CLASSES];
-} pool;
+    struct ring_free *head;
+    size_t n;
+} pool[RING_CLASSES];
 
 static int ring_class(uint32_t cap)
 {
@@ -70,30 +72,43 @@ static int ring_class(uint32_t cap)
 static struct parley__out *ring_get(uint32_t cap)
 {
     int c = ring_class(cap);
+    struct ring_free *r;
 
-    if (c >= 0 && pool.n[c] > 0)
-        return pool.rings[c][--pool.n[c]];
-    return malloc(cap * sizeof(struct parley__out));
+    if (c < 0 || pool[c].head == NULL)
+        return malloc(cap * sizeof(struct parley__out));
+    r = pool[c].head;
+    pool[c].head = r->next;
+    pool[c].n--;
+    return (struct parley__out *)r;
 }
 
-static void ring_put(struct parley__out *r, uint32_t cap)
+static void ring_put(struct parley__out *ring, uint32_t cap)
 {
     int c = ring_class(cap);
+    struct ring_free *r = (struct ring_free *)ring;
 
-    if (r == NULL)
+    if (ring == NULL)
         return;
-    if (c >= 0 && pool.n[c] < RING_POOL_MAX) {
-        pool.rings[c][pool.n[c]++] = r;
+    if (c < 0 || pool[c].n >= RING_POOL_BYTES / (cap * sizeof(struct parley__out))) {
+        free(ring);
         return;
     }
-    free(r);
+    r->next = pool[c].head;
+    pool[c].head = r;
+    pool[c].n++;
 }
 
 void parley__sock_rings_free(void)
 {
-    for (int c = 0; c < RING_CLASSES; c++)
-        while (pool.n[c] > 0)
-            free(pool.rings[c][--pool.n[c]]);
+    for (int c = 0; c < RING_CLASSES; c++) {
+        while (pool[c].head != NULL) {
+            struct ring_free *r = pool[c].head;
+
+            pool[c].head = r->next;
+            free(r);
+        }
+        pool[c].n = 0;
+    }
 }
 
 static void on_closed(uv_handle_t *h)
@@ -371,15 +386,16 @@ int parley__sock_flushed(const struct parley__sock *s)
     return s->out_count == 0 && s->wreq == NULL;
 }
 
-/* A ring bigger than this is freed once empty: a burst (a join storm,
- * coalesced writes) must not leave every idle client holding its
+/* A ring bigger than this is given back once empty: a burst (a join
+ * storm, coalesced writes) must not leave every idle client holding its
  * high-water mark (at 10 000 clients that was 1.5 kB each). Its size is
- * remembered (up to OUT_REMEMBER slots), and the next ring is allocated at
- * that size at once: a client of a busy room fills the same size between
- * every two writes, and growing it again by doubling from 4 slots was
- * five allocations and copies per write, 10 % of the server at saturation. */
+ * remembered (up to OUT_REMEMBER slots), and the next ring is taken at
+ * that size from the pool: a client of a busy room fills the same size
+ * between every two writes, and growing it again by doubling from 4 slots,
+ * each step a fresh allocation and a copy, was about a tenth of the server
+ * at saturation. */
 #define OUT_KEEP 8
-#define OUT_REMEMBER 1024
+#define OUT_REMEMBER 256
 
 static void after_output(struct parley__sock *s)
 {
