@@ -629,13 +629,13 @@ static void deliver_batch(mg_plugin *p, struct plugin_read *batch)
     plugin_reads_free(batch);
 }
 
-static void fail_batch(mg_plugin *p, struct plugin_read *batch, int status, const char *why)
+/* Every read of the batch fails with status: its job did not run. */
+static void not_run(struct plugin_read *batch, int status, const char *why)
 {
     parley_error e = PARLEY_ERROR_INIT;
 
     parley_error_set(&e, status, "mongo: read not run: %s", why);
     plugin_reads_fail(batch, status, &e);
-    deliver_batch(p, batch);
 }
 
 /* Loop thread, after read_work. */
@@ -647,12 +647,8 @@ static void read_done(void *arg, int status)
 
     p->reads_running--;
     free(job);
-    if (status != 0) {
-        parley_error e = PARLEY_ERROR_INIT;
-
-        parley_error_set(&e, PARLEY_ESHUTDOWN, "mongo: read not run: the host is shutting down");
-        plugin_reads_fail(batch, PARLEY_ESHUTDOWN, &e);
-    }
+    if (status != 0)
+        not_run(batch, PARLEY_ESHUTDOWN, "the host is shutting down");
     read_kick(p);
     deliver_batch(p, batch);
     maybe_stopped(p);
@@ -695,7 +691,8 @@ static void read_kick(mg_plugin *p)
         batch = plugin_reads_take(&p->reads, p->read_batch_max, p->max_reads - p->reads_running);
         job = malloc(sizeof *job);
         if (job == NULL) {
-            fail_batch(p, batch, PARLEY_ENOMEM, "out of memory");
+            not_run(batch, PARLEY_ENOMEM, "out of memory");
+            deliver_batch(p, batch);
             continue;
         }
         job->p = p;
@@ -706,7 +703,8 @@ static void read_kick(mg_plugin *p)
             continue;
         p->reads_running--;
         free(job);
-        fail_batch(p, batch, rc, parley_strerror(rc));
+        not_run(batch, rc, parley_strerror(rc));
+        deliver_batch(p, batch);
     }
 }
 

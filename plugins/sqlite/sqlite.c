@@ -526,13 +526,13 @@ static void deliver_batch(struct plugin_read *batch)
     plugin_reads_free(batch);
 }
 
-static void fail_batch(struct plugin_read *batch, int status, const char *why)
+/* Every read of the batch fails with status: its job did not run. */
+static void not_run(struct plugin_read *batch, int status, const char *why)
 {
     parley_error e = PARLEY_ERROR_INIT;
 
     parley_error_set(&e, status, "sqlite: read not run: %s", why);
     plugin_reads_fail(batch, status, &e);
-    deliver_batch(batch);
 }
 
 /* Loop thread, after read_work. */
@@ -545,12 +545,8 @@ static void read_done(void *arg, int status)
     p->free_readers[p->n_free++] = job->reader;
     p->reads_running--;
     free(job);
-    if (status != 0) {
-        parley_error e = PARLEY_ERROR_INIT;
-
-        parley_error_set(&e, PARLEY_ESHUTDOWN, "sqlite: read not run: the host is shutting down");
-        plugin_reads_fail(batch, PARLEY_ESHUTDOWN, &e);
-    }
+    if (status != 0)
+        not_run(batch, PARLEY_ESHUTDOWN, "the host is shutting down");
     read_kick(p);
     deliver_batch(batch);
     maybe_stopped(p);
@@ -564,7 +560,8 @@ static void read_kick(sq_plugin *p)
         int rc;
 
         if (job == NULL) {
-            fail_batch(batch, PARLEY_ENOMEM, "out of memory");
+            not_run(batch, PARLEY_ENOMEM, "out of memory");
+            deliver_batch(batch);
             continue;
         }
         job->p = p;
@@ -577,7 +574,8 @@ static void read_kick(sq_plugin *p)
         p->free_readers[p->n_free++] = job->reader;
         p->reads_running--;
         free(job);
-        fail_batch(batch, rc, parley_strerror(rc));
+        not_run(batch, rc, parley_strerror(rc));
+        deliver_batch(batch);
     }
 }
 
